@@ -1,0 +1,53 @@
+"""The component-type registry: the YAML `type:` key picks a spec class registered here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+from loomsim.arch.params import Spec
+
+T = TypeVar("T", bound=type)
+
+
+class RegistrationError(RuntimeError):
+    """A programming error: two classes registered under one `type:` name."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentSpec(Spec):
+    """Base of every component spec. `name` is the component's key in the YAML `components:` map."""
+
+    name: str
+
+    def energy_keys(self) -> tuple[str, ...]:
+        """Energy-table entries this component needs (checked at load time)."""
+        return ()
+
+    def resolve(self, arch_clock_hz: int | None, energy: "dict[str, float]") -> dict:
+        """Values to fill in from the architecture (inherited clock, table energies); {} if none."""
+        return {}
+
+
+_COMPONENTS: dict[str, type[ComponentSpec]] = {}
+
+
+def register(type_name: str) -> Callable[[T], T]:
+    """Class decorator: make a spec class loadable as `type: <type_name>`."""
+
+    def deco(cls: T) -> T:
+        if type_name in _COMPONENTS and _COMPONENTS[type_name] is not cls:
+            raise RegistrationError(
+                f"component type {type_name!r} is registered twice: by {_COMPONENTS[type_name].__module__}."
+                f"{_COMPONENTS[type_name].__qualname__} and by {cls.__module__}.{cls.__qualname__}")
+        cls.type_name = type_name
+        _COMPONENTS[type_name] = cls
+        return cls
+
+    return deco
+
+
+def component_types() -> dict[str, type[ComponentSpec]]:
+    """Every registered component type, after importing the built-in component modules."""
+    import loomsim.arch.components  # noqa: F401  (registers the built-in types)
+
+    return dict(sorted(_COMPONENTS.items()))
