@@ -1,0 +1,94 @@
+"""`Program`: what a mapper hands the simulator — for each component, the tasks it runs, with dependencies.
+
+The mapper decides everything (tiling, order, buffering, placement); the simulator only executes and
+times. Buffer reuse is expressed as dependencies: a load into a buffer slot waits for the task that
+last used the slot. Tasks are listed in one global order in which every dependency comes first; each
+unit runs its own tasks in that order, which cannot deadlock.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from loomsim.errors import LoomError
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Move `nbytes` of `tensor` from component `src` to `dst` over link `unit` (a DMA)."""
+
+    id: int
+    unit: str
+    deps: tuple[int, ...]
+    tensor: str
+    src: str
+    dst: str
+    nbytes: int
+    label: str = ""
+    kind: str = field(default="transfer", init=False)
+
+
+@dataclass(frozen=True)
+class MatmulTile:
+    """One GEMM tile on a compute array: z[m,n] (+)= a[m,k] * b[k,n] with operands in `sram`.
+
+    `accumulate` is true when z already holds partial sums that this tile adds to (it is read).
+    """
+
+    id: int
+    unit: str
+    deps: tuple[int, ...]
+    m: int
+    n: int
+    k: int
+    a: str
+    b: str
+    z: str
+    sram: str
+    accumulate: bool = False
+    label: str = ""
+    kind: str = field(default="matmul", init=False)
+
+
+@dataclass(frozen=True)
+class VectorOp:
+    """Element-wise or reduction work on a vector unit: `elements` values, `ops` operations each."""
+
+    id: int
+    unit: str
+    deps: tuple[int, ...]
+    elements: int
+    ops: int = 1
+    label: str = ""
+    kind: str = field(default="vector", init=False)
+
+
+Task = Union[Transfer, MatmulTile, VectorOp]
+
+
+@dataclass(frozen=True)
+class Program:
+    """Tasks in a global dependency order, plus what the mapper chose (for reports)."""
+
+    tasks: tuple[Task, ...]
+    tensors: dict[str, str] = field(default_factory=dict)   # tensor name -> data type name
+    mapping: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        seen: set[int] = set()
+        for t in self.tasks:
+            if t.id in seen:
+                raise LoomError(f"program: task id {t.id} appears twice.")
+            for d in t.deps:
+                if d not in seen:
+                    raise LoomError(f"program: task {t.id} ({t.label}) depends on {d}, which is not listed before it.")
+            seen.add(t.id)
+
+    def by_unit(self) -> dict[str, list[Task]]:
+        out: dict[str, list[Task]] = {}
+        for t in self.tasks:
+            out.setdefault(t.unit, []).append(t)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.tasks)

@@ -1,0 +1,281 @@
+"""Component models: the running state of each component while a program executes.
+
+One model per component spec type, registered with `@model_for("type")`. A model that executes tasks
+implements `execute(task, done)`, a SimPy generator that takes one task from start to completion and
+triggers `done`; time inside a task comes from closed forms (the systolic array) or from the memory
+model, never from one SimPy event per cycle. Every model counts its actions; energy is counts times
+the per-action energies resolved into the spec.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+import simpy
+
+from loomsim.arch.units import PS_PER_S, edge_time_ps, next_edge_ps
+from loomsim.dtypes import DTYPES
+from loomsim.errors import LoomError
+from loomsim.simulator.systolic import tile_breakdown, tile_cycles, tile_traffic
+
+_MODELS: dict[str, type["ComponentModel"]] = {}
+
+
+def model_for(type_name: str) -> Callable:
+    def deco(cls):
+        if type_name in _MODELS:
+            raise RuntimeError(f"a model for {type_name!r} is registered twice")
+        _MODELS[type_name] = cls
+        return cls
+    return deco
+
+
+def build_model(spec, ctx) -> "ComponentModel":
+    cls = _MODELS.get(spec.type_name)
+    if cls is None:
+        raise LoomError(f"no simulation model for component type '{spec.type_name}' ({spec.name}).")
+    return cls(spec, ctx)
+
+
+@dataclass(frozen=True)
+class Count:
+    """One action count: e.g. (vmem, read, A, 1024, access)."""
+
+    action: str
+    operand: str
+    unit: str
+
+
+class ComponentModel:
+    """Base of all models: busy time, intervals for the timeline, action counts."""
+
+    simplifications: tuple[str, ...] = ()
+    accepts: tuple[str, ...] = ()   # task kinds this component executes
+
+    def __init__(self, spec, ctx):
+        self.spec = spec
+        self.ctx = ctx
+        self.busy_ps = 0
+        self.intervals: list[tuple[int, int]] = []
+        self.counts: Counter = Counter()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def add(self, action: str, operand: str, value: int | float, unit: str) -> None:
+        self.counts[Count(action, operand, unit)] += value
+
+    def mark_busy(self, start: int, end: int) -> None:
+        self.busy_ps += end - start
+        self.intervals.append((start, end))
+
+    def energy(self) -> list[tuple[str, float]]:
+        """(action, pJ) rows."""
+        return []
+
+    def execute(self, task, done: simpy.Event):  # pragma: no cover - the engine checks `accepts` first
+        raise NotImplementedError
+
+
+def ps_of_cycles(start_ps: int, cycles: int, clock_hz: int) -> tuple[int, int]:
+    """(first clock edge at or after start, end time after `cycles` cycles of that clock)."""
+    k0, t0 = next_edge_ps(start_ps, clock_hz)
+    return t0, edge_time_ps(k0 + cycles, clock_hz)
+
+
+# ---- memories ----------------------------------------------------------------------------------
+
+@model_for("sram")
+class SramModel(ComponentModel):
+    """Counts port-width accesses by operand; its bandwidth bounds the tasks that use it."""
+
+    simplifications = ("SRAM: DMA fills and compute reads do not contend for ports; each task is bounded by "
+                       "the SRAM's bandwidth on its own.",)
+
+    def access(self, action: str, operand: str, nbytes: int) -> None:
+        """Count an access; busy time is the port time it takes at full SRAM bandwidth."""
+        if nbytes <= 0:
+            return
+        self.add(action, operand, nbytes, "B")
+        self.add(action, operand, -(-nbytes // self.spec.port_width), "access")
+        self.busy_ps += self.transfer_ps(nbytes)
+
+    @property
+    def bandwidth(self) -> float:
+        return self.spec.bytes_per_cycle * self.spec.clock
+
+    def transfer_ps(self, nbytes: int) -> int:
+        cycles = -(-nbytes // self.spec.bytes_per_cycle)
+        return -(-cycles * PS_PER_S // self.spec.clock)
+
+    def energy(self):
+        rows = []
+        for action, per in (("read", self.spec.read_energy), ("write", self.spec.write_energy)):
+            n = sum(v for c, v in self.counts.items() if c.action == action and c.unit == "access")
+            rows.append((action, n * per))
+        return rows
+
+
+@model_for("dram")
+class DramModel(ComponentModel):
+    """Peak bandwidth shared in request order, plus the unloaded latency per transfer.
+
+    Simplification (named): no banks, rows or refresh; the cycle-level DRAM engine replaces this.
+    """
+
+    simplifications = ("DRAM: peak bandwidth shared in request order plus the unloaded latency per transfer; "
+                       "no banks, row hits or refresh (the cycle-level DRAM engine is a separate issue).",)
+
+    def __init__(self, spec, ctx):
+        super().__init__(spec, ctx)
+        self.bus = simpy.Resource(ctx.env, capacity=1)
+
+    def access(self, action: str, operand: str, nbytes: int) -> None:
+        self.add(action, operand, nbytes, "B")
+
+    @property
+    def bandwidth(self) -> float:
+        return self.spec.bandwidth
+
+    @property
+    def latency_ps(self) -> int:
+        return self.spec.latency_ps()
+
+    def energy(self):
+        rows = []
+        for action, per_bit in (("read", self.spec.read_energy_per_bit), ("write", self.spec.write_energy_per_bit)):
+            nbytes = sum(v for c, v in self.counts.items() if c.action == action and c.unit == "B")
+            rows.append((action, nbytes * 8 * per_bit))
+        return rows
+
+
+@model_for("link")
+class LinkModel(ComponentModel):
+    """A DMA path: executes transfers in program order, pipelining their latencies.
+
+    A transfer holds the link (and the DRAM bus at either end) for bytes / bandwidth, where the
+    bandwidth is the smallest of the link's and both ends'; its data arrives one latency (DRAM
+    latency plus link latency) later, while the next transfer already streams.
+    """
+
+    accepts = ("transfer",)
+
+    def execute(self, task, done):
+        env, models = self.ctx.env, self.ctx.models
+        src, dst = models[task.src], models[task.dst]
+        if {task.src, task.dst} != {self.spec.src, self.spec.dst}:
+            raise LoomError(f"task {task.id} ({task.label}) moves {task.src}->{task.dst} over link '{self.name}', "
+                            f"which joins {self.spec.src} and {self.spec.dst}.")
+        bw = min(self.spec.bandwidth, src.bandwidth, dst.bandwidth)
+        occupancy = -(-task.nbytes * PS_PER_S // int(bw)) if task.nbytes else 0
+        latency = self.spec.latency_ps() + sum(m.latency_ps for m in (src, dst) if isinstance(m, DramModel))
+        buses = [m.bus for m in (src, dst) if isinstance(m, DramModel)]
+        requests = [bus.request() for bus in buses]
+        for req in requests:
+            yield req
+        start = env.now
+        yield env.timeout(occupancy)
+        for bus, req in zip(buses, requests):
+            bus.release(req)
+        end = env.now
+        self.mark_busy(start, end)
+        for m in (src, dst):
+            if isinstance(m, DramModel):
+                m.mark_busy(start, end)
+        src.access("read", task.tensor, task.nbytes)
+        dst.access("write", task.tensor, task.nbytes)
+        self.add("transfer", task.tensor, task.nbytes, "B")
+        self.ctx.record(task, start, end + latency)
+        if latency:
+            env.process(_succeed_later(env, latency, done))
+        else:
+            done.succeed()
+
+    def energy(self):
+        nbytes = sum(v for c, v in self.counts.items() if c.unit == "B")
+        return [("transfer", nbytes * 8 * self.spec.energy_per_bit)]
+
+
+def _succeed_later(env, delay, event):
+    yield env.timeout(delay)
+    event.succeed()
+
+
+# ---- compute -----------------------------------------------------------------------------------
+
+@model_for("systolic_array")
+class SystolicArrayModel(ComponentModel):
+    """Runs GEMM tiles; cycles from the closed forms in `systolic.py`, bounded by SRAM bandwidth."""
+
+    simplifications = ("Systolic array: folds run back to back (no overlap of a fold's drain with the next "
+                       "fold's preload; no weight double-buffering inside the array).",)
+    accepts = ("matmul",)
+
+    def execute(self, task, done):
+        env, spec = self.ctx.env, self.spec
+        sram = self.ctx.models[task.sram]
+        cycles = tile_cycles(spec.dataflow, spec.rows, spec.cols, task.m, task.n, task.k)
+        traffic = tile_traffic(spec.dataflow, spec.rows, spec.cols, task.m, task.n, task.k, task.accumulate)
+        nb = self.ctx.nbytes
+        moved = {("read", task.a): nb(task.a, traffic.a_reads), ("read", task.b): nb(task.b, traffic.b_reads),
+                 ("read", task.z): nb(task.z, traffic.z_reads), ("write", task.z): nb(task.z, traffic.z_writes)}
+        start, end = ps_of_cycles(env.now, cycles, spec.clock)
+        sram_end = start + sram.transfer_ps(sum(moved.values()))
+        if sram_end > end:                  # the SRAM ports, not the array, set the pace
+            self.add("sram_bound", "", 1, "tile")
+            end = sram_end
+        yield env.timeout(end - env.now)
+        self.mark_busy(start, end)
+        parts = tile_breakdown(spec.dataflow, spec.rows, spec.cols, task.m, task.n, task.k)
+        self.add("mac", "", task.m * task.n * task.k, "MAC")
+        self.add("cycles", "", cycles, "cycle")
+        for phase in ("preload", "fill", "stream", "drain"):
+            self.add(f"cycles.{phase}", "", getattr(parts, phase), "cycle")
+        for (action, tensor), nbytes in moved.items():
+            sram.access(action, tensor, nbytes)
+        self.ctx.record(task, start, end)
+        done.succeed()
+
+    def energy(self):
+        macs = sum(v for c, v in self.counts.items() if c.action == "mac")
+        return [("mac", macs * self.ctx.arch.energy[f"mac.{self.spec.dtype}"])]
+
+
+@model_for("vector_unit")
+class VectorUnitModel(ComponentModel):
+    """Runs element-wise work at lanes x ops_per_cycle operations per cycle."""
+
+    accepts = ("vector",)
+
+    def execute(self, task, done):
+        env, spec = self.ctx.env, self.spec
+        ops = task.elements * task.ops
+        cycles = -(-ops // (spec.lanes * spec.ops_per_cycle))
+        start, end = ps_of_cycles(env.now, cycles, spec.clock)
+        yield env.timeout(end - env.now)
+        self.mark_busy(start, end)
+        self.add("op", "", ops, "op")
+        self.add("cycles", "", cycles, "cycle")
+        self.ctx.record(task, start, end)
+        done.succeed()
+
+    def energy(self):
+        ops = sum(v for c, v in self.counts.items() if c.action == "op")
+        if not ops:
+            return []
+        key = f"vector.{self.spec.dtype}"
+        if key not in self.ctx.arch.energy:
+            raise LoomError(f"vector unit '{self.name}' ran {ops} operations but the architecture's energy table "
+                            f"has no '{key}' entry; add energy: {{{key}: <pJ with a cited source>}}.")
+        return [("op", ops * self.ctx.arch.energy[key])]
+
+
+def nbytes_for(tensors: dict[str, str]) -> Callable[[str, int], int]:
+    def nb(tensor: str, elements: int) -> int:
+        try:
+            return DTYPES[tensors[tensor]].nbytes(elements)
+        except KeyError:
+            raise LoomError(f"program has no data type for tensor '{tensor}'.") from None
+    return nb
