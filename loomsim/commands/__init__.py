@@ -1,0 +1,1 @@
+"""Subcommands of `loom`: each module defines `register(subparsers)`."""
