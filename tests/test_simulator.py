@@ -1,0 +1,137 @@
+"""The SimPy engine against closed forms: transfers, one tile, overlap, clocks, energy, determinism."""
+import math
+
+import pytest
+
+from loomsim.arch import parse_arch
+from loomsim.arch.units import edge_time_ps
+from loomsim.errors import LoomError
+from loomsim.mappers import GemmMapping, GemmProblem, GemmTarget, MatmulTile, Program, Transfer, VectorOp
+from loomsim.mappers.lower import lower
+from loomsim.simulator import SimResult, simulate
+from loomsim.simulator.systolic import tile_cycles
+from loomsim.workloads import gemm
+
+ARCH = """\
+name: t
+clock: CLOCK
+components:
+  pe: {type: systolic_array, rows: 8, cols: 8, dataflow: ws}
+  vec: {type: vector_unit, lanes: 16, ops_per_cycle: 2}
+  buf: {type: sram, capacity: 1MiB, banks: 4, port_width: 64B}
+  mem: {type: dram, bandwidth: 10GB/s, latency: 50ns}
+links:
+  - {from: mem, to: buf, bandwidth: 10GB/s}
+energy:
+  vector.fp32: 0.5pJ
+"""
+
+
+def arch(clock="1GHz"):
+    return parse_arch(ARCH.replace("CLOCK", clock), "t.yaml")
+
+
+def test_back_to_back_transfers_run_at_peak_bandwidth_plus_one_latency():
+    a = arch()
+    n, size = 20, 4096
+    tasks = tuple(Transfer(i, "mem->buf", (), "A", "mem", "buf", size, f"load {i}") for i in range(n))
+    r = simulate(a, Program(tasks, {"A": "bf16"}))
+    per = math.ceil(size * 1e12 / 10e9)          # 409.6 ns -> 409600 ps
+    assert r.total_ps == n * per + 50_000          # pipelined: the latency is paid once at the end
+    assert r.count("mem", "read", "B", "A") == n * size
+    assert r.utilisation()["mem"] == pytest.approx(n * per / r.total_ps)
+
+
+def test_one_tile_program_equals_the_closed_form():
+    a = arch()
+    M, N, K = 16, 24, 12
+    p, t = GemmProblem.from_cascade(gemm(M, N, K)), GemmTarget.from_arch(a)
+    r = simulate(a, lower(p, t, GemmMapping(M, N, K, "mnk", False)))
+    ps = lambda nbytes: math.ceil(nbytes * 1e12 / 10e9)  # noqa: E731
+    lat = 50_000
+    load_done = ps(M * K * 2) + ps(K * N * 2) + lat   # A then B share the DRAM bus
+    compute = tile_cycles("ws", 8, 8, M, N, K) * 1000
+    expected = load_done + compute + ps(M * N * 2) + lat
+    assert r.total_ps == expected
+    assert r.count("pe", "cycles", "cycle") == tile_cycles("ws", 8, 8, M, N, K)
+
+
+def test_double_buffering_overlaps_transfers_with_compute():
+    a = arch()
+    p, t = GemmProblem.from_cascade(gemm(64, 64, 64)), GemmTarget.from_arch(a)
+    single = simulate(a, lower(p, t, GemmMapping(64, 8, 64, "mnk", False)))
+    double = simulate(a, lower(p, t, GemmMapping(64, 8, 64, "mnk", True)))
+    compute = double.count("pe", "cycles", "cycle") * 1000
+    dma = sum(c["busy_ps"] for c in double.components if c["name"] == "mem")
+    assert double.total_ps < single.total_ps
+    assert max(compute, dma) <= double.total_ps < compute + dma
+    assert single.total_ps >= compute + dma        # one slot: nothing overlaps
+
+
+def test_compute_starts_on_a_clock_edge_of_a_non_integer_period():
+    a = arch("940MHz")
+    p, t = GemmProblem.from_cascade(gemm(8, 8, 8)), GemmTarget.from_arch(a)
+    r = simulate(a, lower(p, t, GemmMapping(8, 8, 8, "mnk", False)))
+    i = r.tasks["kind"].index("matmul")
+    start, end = r.tasks["start_ps"][i], r.tasks["end_ps"][i]
+    k0 = round(start * 940e6 / 1e12)
+    assert edge_time_ps(k0, 940_000_000) == start      # the start is a clock edge
+    assert end == edge_time_ps(k0 + tile_cycles("ws", 8, 8, 8, 8, 8), 940_000_000)
+
+
+def test_vector_unit_timing_and_energy():
+    a = arch()
+    r = simulate(a, Program((VectorOp(0, "vec", (), elements=1000, ops=3, label="softmax"),), {}))
+    assert r.total_ps == math.ceil(3000 / (16 * 2)) * 1000
+    assert r.energy_pj == pytest.approx(3000 * 0.5)
+
+
+def test_energy_is_counts_times_the_table():
+    a = arch()
+    p, t = GemmProblem.from_cascade(gemm(32, 32, 32)), GemmTarget.from_arch(a)
+    r = simulate(a, lower(p, t, GemmMapping(16, 16, 16, "nmk", True)))
+    by = {(e["component"], e["action"]): e["pj"] for e in r.energy}
+    assert by[("pe", "mac")] == pytest.approx(32 ** 3 * a.energy["mac.bf16"])
+    assert by[("buf", "read")] == pytest.approx(r.count("buf", "read", "access") * a["buf"].read_energy)
+    assert by[("mem", "read")] == pytest.approx(r.count("mem", "read", "B") * 8 * a["mem"].read_energy_per_bit)
+    assert by[("mem", "write")] == pytest.approx(r.count("mem", "write", "B") * 8 * a["mem"].write_energy_per_bit)
+
+
+def test_same_inputs_give_identical_results(tmp_path):
+    a = arch()
+    p, t = GemmProblem.from_cascade(gemm(40, 24, 16)), GemmTarget.from_arch(a)
+    prog = lower(p, t, GemmMapping(16, 8, 8, "kmn", True))
+    r1, r2 = simulate(a, prog), simulate(a, prog)
+    r1.wall_seconds = r2.wall_seconds = 0.0
+    assert r1.to_json() == r2.to_json()
+    r1.to_json(tmp_path / "r.json")
+    back = SimResult.from_json(tmp_path / "r.json")
+    assert back.to_json() == r1.to_json()
+    frames = back.to_frames()
+    assert set(frames) == {"summary", "components", "counts", "energy", "traffic", "tasks", "timeline"}
+    assert frames["tasks"].shape[0] == len(prog.tasks)
+
+
+def test_resolved_configuration_is_in_the_result():
+    a = arch()
+    r = simulate(a, Program((VectorOp(0, "vec", (), 10),), {}))
+    assert r.config == a.to_dict() and r.arch_hash == a.content_hash()
+    assert parse_arch(a.to_yaml()) == a
+
+
+def test_program_naming_a_missing_unit_is_an_error():
+    with pytest.raises(LoomError, match="does not have"):
+        simulate(arch(), Program((VectorOp(0, "vpu", (), 10),), {}))
+
+
+def test_a_task_on_the_wrong_unit_is_an_error():
+    tile = MatmulTile(0, "vec", (), 8, 8, 8, "A", "B", "Z", "buf")
+    with pytest.raises(LoomError, match="cannot execute matmul"):
+        simulate(arch(), Program((tile,), {"A": "bf16", "B": "bf16", "Z": "bf16"}))
+
+
+def test_result_file_that_is_not_a_result(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text('{"a": 1}')
+    with pytest.raises(LoomError, match="not a Loom result"):
+        SimResult.from_json(p)
