@@ -28,6 +28,7 @@ DTYPES: dict[str, DType] = {
         DType("fp8", Fraction(8), True),
         DType("int8", Fraction(8), False),
         DType("int4", Fraction(4), False),
+        DType("int32", Fraction(32), False),   # index tensors (gathers, scatters, token ids)
     )
 }
 DTYPE_NAMES = tuple(DTYPES)

@@ -1,56 +1,101 @@
-"""The Einsum IR and its parser: `Z[m,n] = A[m,k] * B[k,n]`.
+"""The Einsum IR: extended Einsums in the TeAAL / FuseMax notation.
 
-An Einsum assigns to one output tensor an expression over input tensor accesses. Ranks of the
-iteration space that do not appear in the output are reduced (by sum unless the Einsum says
-otherwise), as in TeAAL/FuseMax notation. The right-hand side is an expression tree, so operators
-beyond multiply (`+ - * /`, `exp(...)`, `max(a, b)`) parse and evaluate today, and the extended
-notation (other reductions, partitioned and iterative ranks) can be added without changing callers.
+An Einsum assigns to one output tensor an expression over input tensor accesses; ranks of the
+iteration space absent from the output are reduced, by sum unless the equation says otherwise
+(`GM[p] = QK[m,p] :: max`). Beyond `Z[m,n] = A[m,k] * B[k,n]` the IR carries what attention and MoE
+cascades need:
 
-Grammar (whitespace-insensitive):
+- map operators `+ - * /`, functions (`exp`, `max`, `tanh`, `gelu`, ...) and constants (`inf`);
+- reduce operators `sum`, `max`, `min` (written `:: max` after the expression);
+- partitioned ranks: with `m -> m1, m0` declared on the cascade, `K[e,m1,m0]` reads `K[e,m]` at
+  `m = m1*M0 + m0` (a view, no data movement);
+- iterative ranks for recurrences: `RM[m1+1,p] = max(RM[m1,p], LM[m1,p])` carries a running value
+  across `m1`; `RM[0,p] = -inf` initialises it and `RNV[f,M1,p]` reads its final value (an upper-case
+  size symbol is the extent of the rank of the same name in lower case);
+- indirect indices for gathers and scatters: `XE[u,d] = X[IDX[u],d]`, and accumulating writes
+  `Y[IDX[u],d] += W[u] * YE[u,d]` (several Einsums may add into one tensor).
 
-    einsum  := access '=' expr
-    access  := NAME '[' [NAME (',' NAME)*] ']'
-    expr    := term (('+' | '-') term)*
-    term    := unary (('*' | '/') unary)*
-    unary   := '-' unary | atom
-    atom    := access | NUMBER | FUNC '(' expr (',' expr)* ')' | '(' expr ')'
+Rank names start with a lower-case letter; tensors and size symbols with an upper-case one.
+The grammar lives in `parser.py`.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Iterator, Union
 
-from loomsim.errors import LoomError, closest
+FUNCTIONS = {"exp": 1, "max": 2, "min": 2, "tanh": 1, "sqrt": 1, "rsqrt": 1, "sigmoid": 1, "silu": 1,
+             "gelu": 1, "gelu_tanh": 1, "relu": 1}
+"""Element-wise functions and their arity. Each counts as one operation of its own kind."""
 
-FUNCTIONS = {"exp": 1, "max": 2}
-"""Element-wise functions and their arity."""
-
-REDUCE_OPS = ("sum", "max")
-
-
-class EinsumParseError(LoomError):
-    """An Einsum that does not parse: names the position, what was found and what was expected."""
-
-    def __init__(self, text: str, pos: int, found: str, expected: str, hint: str | None = None):
-        self.text, self.pos, self.found, self.expected = text, pos, found, expected
-        pointer = " " * pos + "^"
-        msg = (f"cannot parse Einsum at position {pos + 1}: found {found}, expected {expected}."
-               + (f" Did you mean '{hint}'?" if hint else "") + f"\n    {text}\n    {pointer}")
-        super().__init__(msg)
+REDUCE_OPS = ("sum", "max", "min")
 
 
-# ---- expression tree ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Index:
+    """One subscript: a rank plus a constant offset, a fixed position, or an indirect lookup."""
+
+    rank: str = ""                    # the iterated rank (plain or with offset)
+    offset: int = 0                   # m1+1 -> rank "m1", offset 1
+    fixed: int | str | None = None    # a position: an int, or a size symbol such as "M1"
+    via: "Access | None" = None       # indirect: the index tensor access, as IDX[u]
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        """Iteration ranks this subscript ranges over."""
+        if self.via is not None:
+            return self.via.ranks
+        if self.fixed is not None:
+            return ()
+        return (self.rank,)
+
+    @property
+    def plain(self) -> bool:
+        return self.via is None and self.fixed is None and self.offset == 0
+
+    def __str__(self) -> str:
+        if self.via is not None:
+            return str(self.via)
+        if self.fixed is not None:
+            return str(self.fixed)
+        return self.rank + (f"{self.offset:+d}" if self.offset else "")
+
 
 @dataclass(frozen=True)
 class Access:
-    """A tensor read or written at the given ranks: `A[m,k]`."""
+    """A tensor read or written at the given subscripts: `A[m,k]`, `RM[m1+1,p]`, `X[IDX[u],d]`."""
 
     tensor: str
-    ranks: tuple[str, ...]
+    indices: tuple[Index, ...]
+
+    @staticmethod
+    def of(tensor: str, ranks) -> "Access":
+        """A plain access, `Access.of("A", ("m", "k"))`."""
+        return Access(tensor, tuple(Index(r) for r in ranks))
+
+    @property
+    def ranks(self) -> tuple[str, ...]:
+        """Iteration ranks of the access, in subscript order (a plain access: one per subscript)."""
+        out: list[str] = []
+        for ix in self.indices:
+            out += [r for r in ix.free if r not in out]
+        return tuple(out)
+
+    @property
+    def plain(self) -> bool:
+        """Every subscript is a bare rank: the access is a projection of the iteration space."""
+        return all(ix.plain for ix in self.indices)
+
+    @property
+    def sliced(self) -> bool:
+        """Every subscript is a bare rank or a fixed position (W1[3,d,i]: expert 3's matrix)."""
+        return all(ix.plain or (ix.fixed is not None and ix.via is None) for ix in self.indices)
+
+    @property
+    def index_accesses(self) -> tuple["Access", ...]:
+        return tuple(ix.via for ix in self.indices if ix.via is not None)
 
     def __str__(self) -> str:
-        return f"{self.tensor}[{','.join(self.ranks)}]"
+        return f"{self.tensor}[{','.join(map(str, self.indices))}]"
 
 
 @dataclass(frozen=True)
@@ -108,12 +153,13 @@ def walk(expr: Expr) -> Iterator[Expr]:
 
 @dataclass(frozen=True)
 class Einsum:
-    """`output = expr`, reduced over the ranks absent from the output with `reduce_op`."""
+    """`output (+)= expr :: reduce_op`, reduced over the iteration ranks absent from the output."""
 
     output: Access
     expr: Expr
     reduce_op: str = "sum"
     text: str = ""
+    accumulate: bool = False          # `+=`: add into the tensor instead of assigning it
 
     @property
     def name(self) -> str:
@@ -121,19 +167,22 @@ class Einsum:
 
     @property
     def inputs(self) -> tuple[Access, ...]:
-        """Input accesses in order of appearance (a tensor read twice appears twice)."""
-        return tuple(n for n in walk(self.expr) if isinstance(n, Access))
+        """Tensor reads in order of appearance, index tensors of indirect subscripts included."""
+        out: list[Access] = []
+        for n in walk(self.expr):
+            if isinstance(n, Access):
+                out.append(n)
+                out += n.index_accesses
+        out += self.output.index_accesses
+        return tuple(out)
 
     @property
     def input_tensors(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for a in self.inputs:
-            seen.setdefault(a.tensor)
-        return tuple(seen)
+        return tuple(dict.fromkeys(a.tensor for a in self.inputs))
 
     @property
     def ranks(self) -> tuple[str, ...]:
-        """All ranks of the iteration space: output ranks first, then reduced ranks."""
+        """The iteration space: output ranks first, then the reduced ranks."""
         seen: dict[str, None] = dict.fromkeys(self.output.ranks)
         for a in self.inputs:
             for r in a.ranks:
@@ -146,10 +195,29 @@ class Einsum:
 
     @property
     def is_mac(self) -> bool:
-        """A product of two accesses reduced by sum: one multiply-accumulate per point."""
+        """A product of two accesses reduced by sum: one multiply-accumulate per point.
+
+        The operands may fix some positions (W1[3,d,i] is one expert's matrix); no offsets or lookups.
+        """
         e = self.expr
         return (self.reduce_op == "sum" and bool(self.reduced_ranks) and isinstance(e, BinOp) and e.op == "*"
-                and isinstance(e.lhs, Access) and isinstance(e.rhs, Access))
+                and isinstance(e.lhs, Access) and isinstance(e.rhs, Access) and e.lhs.sliced and e.rhs.sliced
+                and self.output.plain and not self.accumulate)
+
+    @property
+    def is_fill(self) -> bool:
+        """No tensor on the right: the output (or a slice of it) is set to a constant."""
+        return not any(isinstance(n, Access) for n in walk(self.expr))
+
+    @property
+    def is_movement(self) -> bool:
+        """A bare tensor read with no arithmetic and no reduction: a view, gather or scatter."""
+        return isinstance(self.expr, Access) and not self.reduced_ranks and not self.accumulate
+
+    @property
+    def iterative(self) -> tuple[str, ...]:
+        """Ranks this Einsum carries a value across (the output written at rank + offset)."""
+        return tuple(ix.rank for ix in self.output.indices if ix.offset and ix.via is None and ix.fixed is None)
 
     def op_counts_per_point(self) -> dict[str, int]:
         """Map operations at each point of the iteration space, by kind."""
@@ -162,159 +230,4 @@ class Einsum:
         return counts
 
     def __str__(self) -> str:
-        return self.text or f"{self.output} = {self.expr}"
-
-
-# ---- parser ------------------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
-                    r"|(?P<op>[\[\](),=+\-*/]))")
-
-
-class _Parser:
-    def __init__(self, text: str):
-        self.text = text
-        self.tokens: list[tuple[str, str, int]] = []  # (kind, value, position)
-        pos = 0
-        while pos < len(text):
-            if text[pos:].strip() == "":
-                break
-            m = _TOKEN.match(text, pos)
-            if not m or m.end() == pos:
-                start = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
-                raise EinsumParseError(text, start, repr(text[start]),
-                                       "a tensor name, a rank name, a number or one of [ ] ( ) , = + - * /")
-            kind = m.lastgroup
-            self.tokens.append((kind, m.group(kind), m.start(kind)))
-            pos = m.end()
-        self.i = 0
-
-    def peek(self) -> tuple[str, str, int]:
-        return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "", len(self.text))
-
-    def describe(self, tok) -> str:
-        kind, value, _ = tok
-        return "the end of the text" if kind == "end" else f"'{value}'"
-
-    def expect(self, value: str, what: str) -> None:
-        tok = self.peek()
-        if tok[1] != value or tok[0] != "op":
-            raise EinsumParseError(self.text, tok[2], self.describe(tok), what)
-        self.i += 1
-
-    def name(self, what: str) -> str:
-        tok = self.peek()
-        if tok[0] != "name":
-            raise EinsumParseError(self.text, tok[2], self.describe(tok), what)
-        self.i += 1
-        return tok[1]
-
-    def access(self, tensor: str, tensor_pos: int) -> Access:
-        self.expect("[", f"'[' after the tensor name '{tensor}'")
-        ranks: list[str] = []
-        if self.peek()[1] != "]":
-            while True:
-                tok = self.peek()
-                r = self.name("a rank name (such as m or k)")
-                if r in ranks:
-                    raise EinsumParseError(self.text, tok[2], f"rank '{r}' a second time in {tensor}",
-                                           "each rank at most once per tensor")
-                ranks.append(r)
-                if self.peek()[1] == ",":
-                    self.i += 1
-                    continue
-                break
-        self.expect("]", "',' or ']' to close the rank list")
-        return Access(tensor, tuple(ranks))
-
-    def einsum(self) -> Einsum:
-        tok = self.peek()
-        out_name = self.name("the output tensor name at the start (as in Z[m,n] = ...)")
-        out = self.access(out_name, tok[2])
-        self.expect("=", "'=' after the output tensor")
-        expr = self.expr()
-        tok = self.peek()
-        if tok[0] != "end":
-            raise EinsumParseError(self.text, tok[2], self.describe(tok), "an operator (+ - * /) or the end")
-        return _check(Einsum(out, expr, text=" ".join(self.text.split())), self.text)
-
-    def expr(self) -> Expr:
-        node = self.term()
-        while self.peek()[1] in ("+", "-") and self.peek()[0] == "op":
-            op = self.peek()[1]
-            self.i += 1
-            node = BinOp(op, node, self.term())
-        return node
-
-    def term(self) -> Expr:
-        node = self.unary()
-        while self.peek()[1] in ("*", "/") and self.peek()[0] == "op":
-            op = self.peek()[1]
-            self.i += 1
-            node = BinOp(op, node, self.unary())
-        return node
-
-    def unary(self) -> Expr:
-        if self.peek()[1] == "-" and self.peek()[0] == "op":
-            self.i += 1
-            return Neg(self.unary())
-        return self.atom()
-
-    def atom(self) -> Expr:
-        kind, value, pos = self.peek()
-        if kind == "num":
-            self.i += 1
-            return Const(float(value))
-        if kind == "op" and value == "(":
-            self.i += 1
-            node = self.expr()
-            self.expect(")", "')' to close the parenthesis")
-            return node
-        if kind == "name":
-            self.i += 1
-            nxt = self.peek()
-            if nxt[1] == "(":
-                if value not in FUNCTIONS:
-                    raise EinsumParseError(self.text, pos, f"unknown function '{value}'",
-                                           "one of " + ", ".join(FUNCTIONS), closest(value, FUNCTIONS))
-                self.i += 1
-                args = [self.expr()]
-                while self.peek()[1] == ",":
-                    self.i += 1
-                    args.append(self.expr())
-                self.expect(")", f"',' or ')' in the call of {value}")
-                if len(args) != FUNCTIONS[value]:
-                    raise EinsumParseError(self.text, pos, f"{value}() with {len(args)} argument(s)",
-                                           f"{FUNCTIONS[value]} argument(s)")
-                return Call(value, tuple(args))
-            return self.access(value, pos)
-        raise EinsumParseError(self.text, pos, self.describe((kind, value, pos)),
-                               "a tensor access such as A[m,k], a number, a function call or '('")
-
-
-def _check(e: Einsum, text: str) -> Einsum:
-    """Semantic checks that the grammar cannot make."""
-    in_ranks = {r for a in e.inputs for r in a.ranks}
-    for r in e.output.ranks:
-        if r not in in_ranks:
-            pos = text.find(r, text.find("["))
-            raise EinsumParseError(text, max(pos, 0), f"output rank '{r}' that no input has",
-                                   "every output rank to appear in some input (" +
-                                   ", ".join(sorted(in_ranks)) + ")", closest(r, in_ranks))
-    if not e.inputs:
-        raise EinsumParseError(text, text.find("=") + 1, "no tensor on the right-hand side",
-                               "at least one input tensor access")
-    if e.output.tensor in e.input_tensors:
-        raise EinsumParseError(text, 0, f"'{e.output.tensor}' both written and read",
-                               "an output tensor distinct from its inputs")
-    return e
-
-
-def parse_einsum(text: str, reduce_op: str = "sum") -> Einsum:
-    """Parse one Einsum equation; errors name the position and what was expected."""
-    if not isinstance(text, str) or not text.strip():
-        raise EinsumParseError(str(text), 0, "an empty equation", "an equation such as Z[m,n] = A[m,k] * B[k,n]")
-    if reduce_op not in REDUCE_OPS:
-        raise LoomError(f"unknown reduce operator {reduce_op!r}; valid: {', '.join(REDUCE_OPS)}.")
-    e = _Parser(text).einsum()
-    return Einsum(e.output, e.expr, reduce_op, e.text)
+        return self.text or f"{self.output} {'+=' if self.accumulate else '='} {self.expr}"
