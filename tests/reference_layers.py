@@ -61,8 +61,11 @@ def lin(cfg, w, x, name, contract):
     return y
 
 
-def attention(cfg, w, xn, requests, pos, past):
-    """requests: list of (new tokens, context); past[r] = (K [H,E,ctx-new], V [H,E,ctx-new])."""
+def attention(cfg, w, xn, requests, pos, past, causal=True):
+    """requests: list of (new tokens, context); past[r] = (K [H,E,ctx-new], V [H,E,ctx-new]).
+
+    Causal: new token i of a request sees the cache and the new tokens up to itself; otherwise all.
+    """
     H, E = cfg.kv_heads, cfg.head_dim
     G = cfg.heads // H
     q = lin(cfg, w, xn, "WQ", 1).reshape(len(xn), H, G, E)
@@ -78,7 +81,7 @@ def attention(cfg, w, xn, requests, pos, past):
         keys = np.concatenate([pk, k[t0:t0 + n].transpose(1, 2, 0)], axis=2)     # [H,E,ctx]
         vals = np.concatenate([pv, v[t0:t0 + n].transpose(1, 2, 0)], axis=2)
         for i in range(n):
-            visible = ctx - n + i + 1
+            visible = ctx - n + i + 1 if causal else ctx
             s = np.einsum("hge,hem->hgm", q[t0 + i], keys[:, :, :visible]) / math.sqrt(E)
             s = np.exp(s - s.max(axis=-1, keepdims=True))
             s = s / s.sum(axis=-1, keepdims=True)
@@ -114,16 +117,19 @@ def moe(cfg, w, x, routing):
     return y
 
 
-def layer(cfg, w, x, requests, pos, past, routing=None):
+def layer(cfg, w, x, requests, pos, past, routing=None, causal=True):
     mix = (lambda h: moe(cfg, w, h, routing)) if routing is not None else (lambda h: ffn(cfg, w, h))
+
+    def att(h):
+        return attention(cfg, w, h, requests, pos, past, causal)
     if cfg.parallel_block:
         xn = norm(cfg, w, x, "LN1")
-        return x + attention(cfg, w, xn, requests, pos, past) + mix(xn)
+        return x + att(xn) + mix(xn)
     if cfg.norm_placement == "post":
-        h = norm(cfg, w, x + attention(cfg, w, x, requests, pos, past), "LN1")
+        h = norm(cfg, w, x + att(x), "LN1")
         return norm(cfg, w, h + mix(h), "LN2")
     if cfg.norm_placement == "sandwich":
-        h = x + norm(cfg, w, attention(cfg, w, norm(cfg, w, x, "LN1"), requests, pos, past), "LN1P")
+        h = x + norm(cfg, w, att(norm(cfg, w, x, "LN1")), "LN1P")
         return h + norm(cfg, w, mix(norm(cfg, w, h, "LN2")), "LN2P")
-    h = x + attention(cfg, w, norm(cfg, w, x, "LN1"), requests, pos, past)
+    h = x + att(norm(cfg, w, x, "LN1"))
     return h + mix(norm(cfg, w, h, "LN2"))

@@ -29,10 +29,10 @@ BAD = [
     ("Z[m,n] = A[m,k] ** B[k,n]", 18, "'*'", "a tensor access"),
     ("Z[m,n] = A[m,k] * B[k,n", 24, "the end of the text", "',' or ']'"),
     ("Z[m,q] = A[m,k] * B[k,n]", 5, "output rank 'q'", "every output rank to appear in some input"),
-    ("Z[m,n] = A[m,k] # B[k,n]", 17, "'#'", "one of [ ] ( ) , = + - * /"),
+    ("Z[m,n] = A[m,k] # B[k,n]", 17, "'#'", "one of [ ] ( ) , = += :: + - * /"),
     ("Z[m,n] = exq(A[m,n])", 10, "unknown function 'exq'", "one of exp, max"),
     ("Z[m] = A[m,m]", 12, "rank 'm' a second time", "each rank at most once"),
-    ("Z[m,n] A[m,k] * B[k,n]", 8, "'A'", "'=' after the output tensor"),
+    ("Z[m,n] A[m,k] * B[k,n]", 8, "'A'", "'=' or '+=' after the output tensor"),
     ("= A[m,k]", 1, "'='", "the output tensor name"),
     ("Z[m,n] = A[m,k] * B[k,n] C", 26, "'C'", "an operator"),
     ("Z[m] = exp(A[m], B[m])", 8, "exp() with 2 argument(s)", "1 argument(s)"),
@@ -118,7 +118,7 @@ def test_non_mac_counts_by_kind():
 
 
 @pytest.mark.parametrize("kwargs,fragment", [
-    (dict(equations="Z[m,n] = A[m,k] * B[k,n]", rank_sizes={"m": 2, "n": 2}), "rank 'k' has no size"),
+    (dict(equations="Z[m,n] = A[m,k] * B[k,n]", rank_sizes={"m": 2, "n": 2}), "rank 'k' .*has no size"),
     (dict(equations="Z[m,n] = A[m,k] * B[k,n]", rank_sizes={"m": 2, "n": 2, "k": 0}), "positive integers"),
     (dict(equations="Z[m,n] = A[m,k] * B[k,n]; Y[m] = A[k,m]", rank_sizes={"m": 2, "n": 2, "k": 2}),
      "keeps one rank order"),

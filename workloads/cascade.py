@@ -346,21 +346,27 @@ class Cascade:
         is live whole. This is the check that a 1-pass cascade never materialises the score matrix.
         """
         accesses = [a for e in self.einsums for a in (e.output, *e.inputs) if a.tensor == tensor]
-        steps = [r for r in self.iterative_ranks
-                 if all(any(ix.rank == r and ix.via is None and ix.fixed is None for ix in a.indices)
-                        for a in accesses)]
+        dims = self._tensors[tensor].ranks
+
+        def steps_along(a: Access, r: str) -> bool:
+            """The access takes one step of r: r itself (maybe offset), or a fixed first/last position."""
+            if any(ix.rank == r and ix.via is None and ix.fixed is None for ix in a.indices):
+                return True
+            return len(a.indices) == len(dims) and any(
+                d == r and ix.fixed is not None for ix, d in zip(a.indices, dims))
+
+        steps = [r for r in self.iterative_ranks if all(steps_along(a, r) for a in accesses)]
         if not steps:
             return self._tensors[tensor].elements
         r = steps[0]
-        a = next(a for a in accesses if a.tensor == tensor)
+        shift = 1 + max((ix.offset for a in accesses for ix in a.indices if ix.rank == r), default=0)
         out = 1
-        for ix in a.indices:
-            if ix.rank == r:
-                out *= 1 + max((j.offset for b in accesses for j in b.indices if j.rank == r), default=0)
-            elif ix.via is not None:
-                out *= prod(self.rank_sizes[x] for x in ix.via.ranks)
-            elif ix.fixed is None:
-                out *= self.rank_sizes[ix.rank]
+        for d, extent in zip(dims, self._tensors[tensor].shape):
+            out *= shift if d == r else extent
+        # a partitioned parent holding r (m -> m1, m0) keeps only one block of it
+        for parent, (outer, inner) in self.partitions.items():
+            if outer == r and parent in dims:
+                out = out // self.rank_sizes[parent] * self.rank_sizes[inner]
         return out
 
     def describe(self) -> str:
