@@ -31,3 +31,8 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def count(n: float) -> str:
+    """1.234e9 -> '1.234G' (operations, parameters)."""
+    return _scaled(n, [("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1)]).replace(" ", "")

@@ -15,7 +15,7 @@ from typing import Callable
 import simpy
 
 from loomsim.arch.units import PS_PER_S, edge_time_ps, next_edge_ps
-from loomsim.dtypes import DTYPES
+from loomsim.dtypes import dtype
 from loomsim.errors import LoomError
 from loomsim.simulator.systolic import tile_breakdown, tile_cycles, tile_traffic
 
@@ -275,7 +275,7 @@ class VectorUnitModel(ComponentModel):
 def nbytes_for(tensors: dict[str, str]) -> Callable[[str, int], int]:
     def nb(tensor: str, elements: int) -> int:
         try:
-            return DTYPES[tensors[tensor]].nbytes(elements)
+            return dtype(tensors[tensor]).nbytes(elements)
         except KeyError:
             raise LoomError(f"program has no data type for tensor '{tensor}'.") from None
     return nb

@@ -45,8 +45,12 @@ def _block(m: int, block: int) -> int:
 
 def attention(variant: str = "1pass", *, batch: int = 1, kv_heads: int = 1, group: int = 1, head_dim: int = 64,
               queries: int = 1, keys: int = 1, causal: bool = False, block: int = 256, dtype: str = "bf16",
-              suffix: str = "") -> Cascade:
-    """One attention cascade; `group` query heads share each of `kv_heads` K/V heads (1 = MHA)."""
+              suffix: str = "", bias: str | None = None) -> Cascade:
+    """One attention cascade; `group` query heads share each of `kv_heads` K/V heads (1 = MHA).
+
+    `bias` adds an input `SB[<bias>]` to the scores, e.g. "h,m,p" for T5's relative position bias or
+    "b,h,m,p" for Transformer-XL's positional term; its ranks are a subset of b,h,g,m,p.
+    """
     if variant not in VARIANTS:
         from loomsim.errors import closest
         hint = closest(variant, VARIANTS)
@@ -68,8 +72,11 @@ def attention(variant: str = "1pass", *, batch: int = 1, kv_heads: int = 1, grou
         sizes["m"] = keys
         score = f"QK{s}"
         eqs.append(f"QK{s}[{lead},m,p] = QS{s}[{lead},e,p] * K{s}[{kv},e,m]")
+        if bias:
+            eqs.append(f"QKB{s}[{lead},m,p] = {score}[{lead},m,p] + SB{s}[{bias}]")
+            score = f"QKB{s}"
         if causal:
-            eqs.append(f"QKM{s}[{lead},m,p] = QK{s}[{lead},m,p] + MASK{s}[m,p]")
+            eqs.append(f"QKM{s}[{lead},m,p] = {score}[{lead},m,p] + MASK{s}[m,p]")
             score = f"QKM{s}"
         eqs += [f"GM{s}[{lead},p] = {score}[{lead},m,p] :: max",
                 f"SN{s}[{lead},m,p] = exp({score}[{lead},m,p] - GM{s}[{lead},p])",
@@ -82,8 +89,12 @@ def attention(variant: str = "1pass", *, batch: int = 1, kv_heads: int = 1, grou
         parts = {"m": ("m1", "m0")}
         score = f"BQK{s}"
         eqs.append(f"BQK{s}[{lead},m1,m0,p] = QS{s}[{lead},e,p] * K{s}[{kv},e,m1,m0]")
+        if bias:
+            split = ",".join("m1,m0" if r == "m" else r for r in bias.split(","))
+            eqs.append(f"BQKB{s}[{lead},m1,m0,p] = {score}[{lead},m1,m0,p] + SB{s}[{split}]")
+            score = f"BQKB{s}"
         if causal:
-            eqs.append(f"BQKM{s}[{lead},m1,m0,p] = BQK{s}[{lead},m1,m0,p] + MASK{s}[m1,m0,p]")
+            eqs.append(f"BQKM{s}[{lead},m1,m0,p] = {score}[{lead},m1,m0,p] + MASK{s}[m1,m0,p]")
             score = f"BQKM{s}"
         if variant == "2pass":
             eqs += [f"LM{s}[{lead},m1,p] = {score}[{lead},m1,m0,p] :: max",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Iterable, Mapping
 
-from loomsim.dtypes import DTYPES, DType, dtype
+from loomsim.dtypes import DType, dtype
 from loomsim.errors import LoomError, closest
 from loomsim.workloads.einsum import Access, Einsum
 from loomsim.workloads.parser import parse_einsum
@@ -179,14 +179,6 @@ class Cascade:
                         if isinstance(ix.fixed, str):      # RNV[f,M1,p] reads the value after the last step
                             ext[j] = max(ext[j], 1)
             writers.setdefault(e.output.tensor, []).append(e)
-        for r, pair in self.partitions.items():
-            used |= {r} if any(r in d for d in dims_of.values()) else set()
-            used |= set(pair)
-        unused = set(self.rank_sizes) - used - {ix.fixed.lower() for e in self.einsums
-                                                 for a in (e.output, *e.inputs) for ix in a.indices
-                                                 if isinstance(ix.fixed, str)}
-        if unused:
-            raise _err(self.name, f"sizes given for ranks no Einsum uses: {sorted(unused)}.")
         for t, ranks in self.tensor_ranks.items():
             if t not in dims_of:
                 raise _err(self.name, f"ranks declared for tensor '{t}', which no Einsum uses.")
@@ -196,6 +188,14 @@ class Cascade:
                            f"[{','.join(d or '?' for d in seen)}].")
             dims_of[t] = list(ranks)
             used |= set(ranks)
+        for r, pair in self.partitions.items():
+            used |= {r} if any(r in d for d in dims_of.values()) else set()
+            used |= set(pair)
+        unused = set(self.rank_sizes) - used - {ix.fixed.lower() for e in self.einsums
+                                                 for a in (e.output, *e.inputs) for ix in a.indices
+                                                 if isinstance(ix.fixed, str)}
+        if unused:
+            raise _err(self.name, f"sizes given for ranks no Einsum uses: {sorted(unused)}.")
         self._check_writers(writers)
         self._check_order()
         tensors = {}

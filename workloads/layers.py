@@ -108,12 +108,13 @@ def norm(b: Build, cfg, x: str, out: str, tag: str) -> str:
 
 
 def linear(b: Build, cfg, x: str, out: str, w: str, in_ranks: str, out_ranks: str, shape: tuple[int, ...],
-           bias_shape: tuple[int, ...] | None) -> str:
-    """out[t,<out>] = x[t,<in>] * w[<in>,<out>] (+ bias[<out>] when the model has biases)."""
+           bias_shape: tuple[int, ...] | None, bias: bool | None = None) -> str:
+    """out[t,<out>] = x[t,<in>] * w[<in>,<out>] (+ bias[<out>] when the layer has biases)."""
     b.param(w, shape)
-    target = f"{out}_MM" if (cfg.bias and bias_shape) else out
+    with_bias = (cfg.bias if bias is None else bias) and bias_shape
+    target = f"{out}_MM" if with_bias else out
     b.eq(f"{target}[t,{out_ranks}] = {x}[t,{in_ranks}] * {w}[{in_ranks},{out_ranks}]")
-    if cfg.bias and bias_shape:
+    if with_bias:
         bias = b.param(f"{w}_B", bias_shape)
         b.eq(f"{out}[t,{out_ranks}] = {target}[t,{out_ranks}] + {bias}[{out_ranks}]")
     return out
@@ -142,50 +143,119 @@ def rope(b: Build, x: str, out: str, lead: str) -> str:
     return out
 
 
+def t5_bucket(relative: np.ndarray, buckets: int, bidirectional: bool, max_distance: int = 128) -> np.ndarray:
+    """T5's relative-position bucket of key position minus query position (Raffel et al. 2020, §2.1)."""
+    n = np.zeros_like(relative)
+    if bidirectional:
+        buckets //= 2
+        n += (relative > 0) * buckets
+        rel = np.abs(relative)
+    else:
+        rel = np.maximum(-relative, 0)
+    exact = buckets // 2
+    large = exact + (np.log(np.maximum(rel, 1) / exact) / np.log(max_distance / exact)
+                     * (buckets - exact)).astype(int)
+    return n + np.where(rel < exact, rel, np.minimum(large, buckets - 1))
+
+
+def sinusoid(positions: np.ndarray, width: int) -> np.ndarray:
+    """The sinusoid position table of Vaswani et al. (2017): sin on the first half, cos on the second."""
+    inv = 1.0 / (10000 ** (np.arange(0, width, 2) / width))
+    ang = positions[:, None] * inv[None, :]
+    return np.concatenate([np.sin(ang), np.cos(ang)], axis=1)
+
+
 def attention_block(b: Build, cfg, xn: str, out: str, groups: list[Group], positions: np.ndarray,
-                    variant: str, causal: bool, block: int) -> str:
-    """Q/K/V projections, RoPE, per-group attention against the KV cache, output projection."""
+                    variant: str, causal: bool, block: int, tag: str = "", cross: str | None = None,
+                    cross_cached: bool = False, rel_table: str | None = None) -> str:
+    """Q/K/V projections, RoPE, per-group attention against the KV cache, output projection.
+
+    `tag` prefixes every name (a T5 decoder has self- and cross-attention in one layer). With `cross`
+    naming an encoder-output tensor ENC[s,d], keys and values come from it (group j's request covers
+    `keys` rows of ENC): projected now, or, with `cross_cached`, read from a cache filled at prefill.
+    `rel_table` names the T5 relative-bias table [buckets, heads] this stack shares.
+    """
     H, G, E, D = cfg.kv_heads, cfg.heads // cfg.kv_heads, cfg.head_dim, cfg.hidden
+    ab = getattr(cfg, "attention_bias", None)
+    ab = cfg.bias if ab is None else ab
     lead = "h,g" if G > 1 else "h"
     b.sizes.update(h=H, e=E, f=E)
     if G > 1:
         b.sizes["g"] = G
     qshape = (D, H, G, E) if G > 1 else (D, H, E)
-    q = linear(b, cfg, xn, "Q", "WQ", "d", f"{lead},e", qshape, qshape[1:])
-    k = linear(b, cfg, xn, "K", "WK", "d", "h,e", (D, H, E), (H, E))
-    v = linear(b, cfg, xn, "V", "WV", "d", "h,f", (D, H, E), (H, E))
+    q = linear(b, cfg, xn, f"{tag}Q", f"{tag}WQ", "d", f"{lead},e", qshape, qshape[1:], ab)
+    if cross is None:
+        k = linear(b, cfg, xn, f"{tag}K", f"{tag}WK", "d", "h,e", (D, H, E), (H, E), ab)
+        v = linear(b, cfg, xn, f"{tag}V", f"{tag}WV", "d", "h,f", (D, H, E), (H, E), ab)
     if cfg.position == "rope":
         rot = cfg.rotary_dim or E
         cos, sin, perm, sgn = rope_tables(E, rot, positions)
         b.const("COS", cos), b.const("SIN", sin), b.const("PERM", perm, "int32"), b.const("SGN", sgn)
-        q, k = rope(b, q, "QR", lead), rope(b, k, "KR", "h")
-    start = 0
+        q = rope(b, q, f"{tag}QR", lead)
+        if cross is None:
+            k = rope(b, k, f"{tag}KR", "h")
+    xl = cfg.position == "relative_xl" and cross is None
+    if xl:   # Transformer-XL: content term uses q + u, position term (q + v) . W_kR R  (Dai et al. 2019 §3.3)
+        A = (H, G, E) if G > 1 else (H, E)
+        b.param(f"{tag}RWB", A), b.param(f"{tag}RRB", A), b.param(f"{tag}WKR", (D,) + A)
+        b.eq(f"{tag}QU[t,{lead},e] = {q}[t,{lead},e] + {tag}RWB[{lead},e]",
+             f"{tag}QV[t,{lead},e] = {q}[t,{lead},e] + {tag}RRB[{lead},e]")
+    start, enc_start = 0, 0
     for j, grp in enumerate(groups):
-        s = f"_{j}"
+        s = f"_{tag.lower()}{j}"
+        bias = None
+        if rel_table or xl:
+            bias = "h,m,p" if rel_table else f"b,{lead},m,p"
         sub = attention(variant, batch=grp.count, kv_heads=H, group=G, head_dim=E, queries=grp.queries,
-                        keys=grp.keys, causal=causal and grp.queries > 1, block=block, dtype=b.dtype, suffix=s)
+                        keys=grp.keys, causal=causal and grp.queries > 1, block=block, dtype=b.dtype, suffix=s,
+                        bias=bias)
         rename = {r: f"{r}{s}" for r in ("b", "m", "m1", "m0", "p")}
         b.sizes.update({rename.get(r, r): n for r, n in sub.rank_sizes.items()})
         b.partitions.update({rename[p]: (rename[a], rename[c]) for p, (a, c) in sub.partitions.items()})
         tok = np.arange(start, start + grp.count * grp.queries).reshape(grp.count, grp.queries)
         start += grp.count * grp.queries
         b.const(f"TOK{s}", tok, "int32")
-        off = grp.keys - grp.queries
-        # new keys land after the `off` cached ones; with no cache they fill it, indexed by m
-        if off:
-            pos, src = f"p{s}+{off}", f"TOK{s}[b{s},p{s}]"
-        else:
-            pos, src = f"m{s}", f"TOKM{s}[b{s},m{s}]"
-            b.const(f"TOKM{s}", tok, "int32")
-        b.eq(f"Q{s}[b{s},{lead},e,p{s}] = {q}[TOK{s}[b{s},p{s}],{lead},e]",
-             f"K{s}[b{s},h,e,{pos}] += {k}[{src},h,e]",
-             f"V{s}[b{s},h,f,{pos}] += {v}[{src},h,f]")
+        qsrc = f"{tag}QU" if xl else q
+        b.eq(f"Q{s}[b{s},{lead},e,p{s}] = {qsrc}[TOK{s}[b{s},p{s}],{lead},e]")
+        if cross is None:
+            off = grp.keys - grp.queries
+            # new keys land after the `off` cached ones; with no cache they fill it, indexed by m
+            if off:
+                pos, src = f"p{s}+{off}", f"TOK{s}[b{s},p{s}]"
+            else:
+                pos, src = f"m{s}", f"TOKM{s}[b{s},m{s}]"
+                b.const(f"TOKM{s}", tok, "int32")
+            b.eq(f"K{s}[b{s},h,e,{pos}] += {k}[{src},h,e]", f"V{s}[b{s},h,f,{pos}] += {v}[{src},h,f]")
+        elif not cross_cached:   # cross-attention keys: this group's encoder rows, projected
+            rows = np.arange(enc_start, enc_start + grp.count * grp.keys).reshape(grp.count, grp.keys)
+            enc_start += grp.count * grp.keys
+            b.tensor_ranks[cross] = ("s", "d")
+            b.sizes["s"] = sum(g.count * g.keys for g in groups)
+            b.const(f"ENCROW{s}", rows, "int32")
+            for side, w in (("K", "e"), ("V", "f")):
+                b.param(f"{tag}W{side}", (D, H, E))
+                b.eq(f"{side}E{s}[b{s},m{s},d] = {cross}[ENCROW{s}[b{s},m{s}],d]",
+                     f"{side}{s}[b{s},h,{w},m{s}] = {side}E{s}[b{s},m{s},d] * {tag}W{side}[d,h,{w}]")
+        else:                    # the decoder reads the cross K/V cache filled at prefill
+            for side in "KV":
+                b.param(f"{tag}W{side}", (D, H, E))
         if causal and grp.queries > 1:
             b.const(f"MASK{s}", causal_mask(grp.keys, grp.queries))
+        if rel_table:
+            b.tensor_ranks[rel_table] = ("bkt", "h")
+            b.sizes["bkt"] = cfg.relative_buckets
+            rel = np.arange(grp.keys)[:, None] - (np.arange(grp.queries) + grp.keys - grp.queries)[None, :]
+            b.const(f"BKT{s}", t5_bucket(rel, cfg.relative_buckets, bidirectional=not causal), "int32")
+            b.eq(f"SB{s}[h,m{s},p{s}] = {rel_table}[BKT{s}[m{s},p{s}],h]")
+        if xl:
+            b.const(f"PE{s}", sinusoid(np.arange(grp.keys - 1, -1, -1, dtype=float), D))
+            b.eq(f"QV{s}[b{s},{lead},e,p{s}] = {tag}QV[TOK{s}[b{s},p{s}],{lead},e]",
+                 f"R{s}[{lead},e,m{s}] = PE{s}[m{s},d] * {tag}WKR[d,{lead},e]",
+                 f"SB{s}[b{s},{lead},m{s},p{s}] = QV{s}[b{s},{lead},e,p{s}] * R{s}[{lead},e,m{s}]")
         b.eq(*(_rename_ranks(str(e), rename) for e in sub.einsums))
-        b.eq(f"ATT[TOK{s}[b{s},p{s}],{lead},f] = AV{s}[b{s},{lead},f,p{s}]")
+        b.eq(f"{tag}ATT[TOK{s}[b{s},p{s}],{lead},f] = AV{s}[b{s},{lead},f,p{s}]")
     oshape = (H, G, E, D) if G > 1 else (H, E, D)
-    return linear(b, cfg, "ATT", out, "WO", f"{lead},f", "d", oshape, (D,))
+    return linear(b, cfg, f"{tag}ATT", out, f"{tag}WO", f"{lead},f", "d", oshape, (D,), ab)
 
 
 def ffn(b: Build, cfg, xn: str, out: str, kind: str) -> str:
@@ -255,34 +325,50 @@ def moe_block(b: Build, cfg, xn: str, out: str, routing: np.ndarray) -> str:
 
 
 def layer(b: Build, cfg, x: str, out: str, groups: list[Group], positions: np.ndarray, *, moe: bool = False,
-          routing: np.ndarray | None = None, variant: str = "3pass", causal: bool = True, block: int = 256) -> str:
-    """One transformer block on x[t,d] -> out[t,d], with the model's norm placement."""
+          routing: np.ndarray | None = None, variant: str = "3pass", causal: bool = True, block: int = 256,
+          rel_table: str | None = None, cross: str | None = None, cross_groups: list[Group] | None = None,
+          cross_cached: bool = False) -> str:
+    """One transformer block on x[t,d] -> out[t,d], with the model's norm placement.
+
+    With `cross` (a T5 decoder block), a cross-attention sub-block over the encoder output sits between
+    self-attention and the FFN, pre-normed like the others; `cross_groups` give each group's encoder length.
+    """
     if moe and routing is None:
         raise LoomError("an MoE layer needs a routing of tokens to experts.")
 
     def mix(xn, o):   # the FFN or MoE sub-block
         return moe_block(b, cfg, xn, o, routing) if moe else ffn(b, cfg, xn, o, cfg.ffn_type)
 
+    def att(xn, o):
+        return attention_block(b, cfg, xn, o, groups, positions, variant, causal, block, rel_table=rel_table)
+
     place = cfg.norm_placement
     if cfg.parallel_block:
         xn = norm(b, cfg, x, "N1", "LN1")
-        a = attention_block(b, cfg, xn, "AO", groups, positions, variant, causal, block)
+        a = att(xn, "AO")
         f = mix(xn, "FO")
         b.eq(f"{out}[t,d] = {x}[t,d] + {a}[t,d] + {f}[t,d]")
     elif place == "pre":
-        a = attention_block(b, cfg, norm(b, cfg, x, "N1", "LN1"), "AO", groups, positions, variant, causal, block)
+        a = att(norm(b, cfg, x, "N1", "LN1"), "AO")
         b.eq(f"H1[t,d] = {x}[t,d] + {a}[t,d]")
-        f = mix(norm(b, cfg, "H1", "N2", "LN2"), "FO")
-        b.eq(f"{out}[t,d] = H1[t,d] + {f}[t,d]")
+        if cross is not None:
+            c = attention_block(b, cfg, norm(b, cfg, "H1", "NX", "LNX"), "CO", cross_groups, positions, variant,
+                                False, block, tag="X", cross=cross, cross_cached=cross_cached)
+            b.eq(f"H2[t,d] = H1[t,d] + {c}[t,d]")
+            f = mix(norm(b, cfg, "H2", "N2", "LN2"), "FO")
+            b.eq(f"{out}[t,d] = H2[t,d] + {f}[t,d]")
+        else:
+            f = mix(norm(b, cfg, "H1", "N2", "LN2"), "FO")
+            b.eq(f"{out}[t,d] = H1[t,d] + {f}[t,d]")
     elif place == "post":
-        a = attention_block(b, cfg, x, "AO", groups, positions, variant, causal, block)
+        a = att(x, "AO")
         b.eq(f"H0[t,d] = {x}[t,d] + {a}[t,d]")
         norm(b, cfg, "H0", "H1", "LN1")
         f = mix("H1", "FO")
         b.eq(f"H2[t,d] = H1[t,d] + {f}[t,d]")
         norm(b, cfg, "H2", out, "LN2")
     elif place == "sandwich":
-        a = attention_block(b, cfg, norm(b, cfg, x, "N1", "LN1"), "AO", groups, positions, variant, causal, block)
+        a = att(norm(b, cfg, x, "N1", "LN1"), "AO")
         b.eq(f"H1[t,d] = {x}[t,d] + {norm(b, cfg, a, 'AN', 'LN1P')}[t,d]")
         f = mix(norm(b, cfg, "H1", "N2", "LN2"), "FO")
         b.eq(f"{out}[t,d] = H1[t,d] + {norm(b, cfg, f, 'FN', 'LN2P')}[t,d]")
