@@ -1,5 +1,6 @@
 """The model zoo: published counts against the closed form, checkpoint counts, and loader errors."""
 import dataclasses
+import re
 import subprocess
 import sys
 import zipfile
@@ -141,6 +142,19 @@ def test_zoo_table_has_one_row_per_entry():
     assert {"name", "params", "params_published", "deviation"} <= set(t.columns)
 
 
+@pytest.mark.parametrize("change, words", [
+    (dict(kv_heads=64), "kv_heads (64) exceeds heads (32)"),
+    (dict(top_k=9), "top_k (9) exceeds the number of experts (8)"),
+    (dict(head_dim=64), "heads x head_dim = 32 x 64 = 2048 but hidden is 4096"),
+    (dict(layers=0), "layers: 0 is below the minimum 1"),
+    (dict(ffn_type="swiglu"), "ffn_type: 'swiglu' is not a valid choice"),
+])
+def test_impossible_shapes_built_in_code_are_rejected_at_construction(change, words):
+    base = dataclasses.replace(get_model("mixtral-8x7b"), kv_heads=32)
+    with pytest.raises(LoomError, match=re.escape(words)):
+        dataclasses.replace(base, **change)
+
+
 # ---- lookups ----------------------------------------------------------------------------------
 
 def test_aliases_and_case_resolve():
@@ -266,30 +280,25 @@ def test_bad_parameter_count_is_rejected(tmp_path):
     assert "unknown suffix" in problems[0].message
 
 
-def test_composition_of_unknown_model_suggests_closest(tmp_path):
-    text = GOOD + """compositions:
+def _with_coe(experts: str, published: str) -> str:
+    return GOOD + f"""compositions:
   coe:
     router: tiny
-    experts: {tinyy: 4}
-    params_published: 8M
+    experts: {experts}
+    params_published: {published}
     params_source: test
     source: test
 """
-    problems, _ = _problems(tmp_path, text)
+
+
+def test_composition_of_unknown_model_suggests_closest(tmp_path):
+    problems, _ = _problems(tmp_path, _with_coe("{tinyy: 4}", "8M"))
     (p,) = problems
     assert p.path == "compositions.coe.experts.tinyy" and p.suggestion == "tiny" and p.line == 25
 
 
 def test_composition_may_use_shipped_models(tmp_path):
-    text = GOOD + """compositions:
-  coe:
-    router: tiny
-    experts: {llama-2-7b: 2}
-    params_published: 13.5B
-    params_source: test
-    source: test
-"""
-    (c,) = _load(tmp_path, text).compositions
+    (c,) = _load(tmp_path, _with_coe("{llama-2-7b: 2}", "13.5B")).compositions
     assert c.expert_count == 2
 
 
@@ -310,7 +319,7 @@ def test_tiny_published_count_matches_its_closed_form(tmp_path):
 @pytest.mark.slow
 def test_wheel_ships_every_zoo_file(tmp_path):
     root = Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
                     "-w", str(tmp_path), str(root)], check=True)
     (wheel,) = tmp_path.glob("loomsim-*.whl")
     shipped_files = {Path(n).name for n in zipfile.ZipFile(wheel).namelist() if n.startswith("loomsim/workloads/zoo/")}

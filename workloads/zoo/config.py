@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from loomsim.arch.params import BOOL, STRING, Choice, Count, Kind, param, params_of
 from loomsim.arch.units import UnitError
+from loomsim.errors import LoomError
 
 # ---- value kinds the zoo needs beyond the architecture's ------------------------------------------
 
@@ -56,7 +57,7 @@ PARAM_COUNT = Kind("count", "a parameter count such as 6.74B, 124M or 124_439_80
 def _names(v) -> tuple[str, ...]:
     if isinstance(v, str):
         v = [v]
-    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+    if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) and x for x in v):
         raise UnitError(f"{v!r} is not a list of names.", "a list of names, e.g. [gpt3-small]")
     return tuple(v)
 
@@ -65,7 +66,8 @@ NAMES = Kind("names", "a list of names, e.g. [gpt3-small]", _names, list)
 
 
 def _ints(v) -> tuple[int, ...]:
-    if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v):
+    if not isinstance(v, (list, tuple)) or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0
+                                                   for x in v):
         raise UnitError(f"{v!r} is not a list of positive integers.", "a list such as [20000, 40000, 200000]")
     return tuple(v)
 
@@ -75,6 +77,8 @@ INTS = Kind("ints", "a list of positive integers such as [20000, 40000, 200000]"
 
 def _expert_counts(v) -> tuple[tuple[str, int], ...]:
     expected = "a mapping of zoo model name to copy count, e.g. {llama-2-7b: 150}"
+    if isinstance(v, tuple):  # the parsed form, ((name, count), ...), when a config is built in code
+        v = dict(v)
     if not isinstance(v, dict) or not v:
         raise UnitError(f"{v!r} is not a mapping of model name to count.", expected)
     out = []
@@ -154,6 +158,17 @@ class ModelConfig:
                                                     "entry is a paper's shorthand for one")
     notes: str = param(STRING, default=None, help="what a user of this entry must know")
 
+    def __post_init__(self):
+        """Fill the derived defaults and reject impossible shapes here, at construction, whether the
+        config comes from a zoo file (the loader has already reported file and line) or from code."""
+        derived = {"kv_heads": self.heads, "attention_bias": self.bias}
+        if self.head_dim is None and isinstance(self.hidden, int) and isinstance(self.heads, int) and self.heads:
+            derived["head_dim"] = self.hidden // self.heads if self.hidden % self.heads == 0 else None
+        for key, value in derived.items():
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, value)
+        _validate(self, extra=check_model)
+
     # ---- derived shapes the cascade builders use -------------------------------------------------
 
     @property
@@ -212,9 +227,34 @@ class CompositionConfig:
     aliases: tuple = param(NAMES, default=[], help="other names get_composition accepts")
     notes: str = param(STRING, default=None, help="what a user of this entry must know")
 
+    def __post_init__(self):
+        _validate(self)
+
     @property
     def expert_count(self) -> int:
         return sum(n for _, n in self.experts)
+
+
+def _validate(cfg, extra=None) -> None:
+    """Every declared field parses as its kind, and (for models) the rules between fields hold;
+    otherwise one LoomError naming the entry and every problem."""
+    problems, values = [], {}
+    for p in params_of(type(cfg)):
+        value = getattr(cfg, p.name)
+        values[p.name] = value
+        if value is None and not p.required:
+            continue
+        try:
+            p.kind.parse(list(value) if isinstance(value, tuple) and p.kind is not EXPERT_COUNTS else value)
+        except UnitError as exc:
+            problems.append(f"{p.key}: {exc} Expected {exc.expected}.")
+    if not problems and extra is not None:
+        if values.get("head_dim") is None:
+            problems.append(f"head_dim: hidden ({cfg.hidden}) is not divisible by heads ({cfg.heads}); give head_dim.")
+        else:
+            problems += [f"{key}: {message} Expected {expected}." for key, message, expected in extra(values)]
+    if problems:
+        raise LoomError(f"{type(cfg).__name__} '{cfg.name}' is impossible:\n  - " + "\n  - ".join(problems))
 
 
 def declared(cls) -> dict:
