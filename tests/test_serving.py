@@ -94,7 +94,9 @@ def test_trace_frame_shape_and_types():
 
 def test_same_seed_same_frame_other_seed_other_frame():
     kw = dict(dataset_name="sharegpt", arrivals=Poisson(4.0))
-    a, b, c = requests(1000, rng=5, **kw), requests(1000, rng=np.random.default_rng(5), **kw), requests(1000, rng=6, **kw)
+    a = requests(1000, rng=5, **kw)
+    b = requests(1000, rng=np.random.default_rng(5), **kw)
+    c = requests(1000, rng=6, **kw)
     pd.testing.assert_frame_equal(a, b)
     assert not a.equals(c)
 

@@ -256,7 +256,8 @@ def test_impossible_kv_heads_are_rejected(tmp_path, kv_heads, words):
 def test_inconsistent_head_dim_is_rejected(tmp_path):
     problems, _ = _problems(tmp_path, GOOD.replace("    kv_heads: 2", "    kv_heads: 2\n    head_dim: 16"))
     (p,) = problems
-    assert "heads x head_dim = 8 x 16 = 128 but hidden is 64" in p.message and "head_dim = hidden / heads = 8" in p.expected
+    assert "heads x head_dim = 8 x 16 = 128 but hidden is 64" in p.message
+    assert "head_dim = hidden / heads = 8" in p.expected
 
 
 def test_hidden_not_divisible_by_heads_is_rejected(tmp_path):

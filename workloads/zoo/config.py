@@ -7,7 +7,7 @@ loader reports its findings with the line of the offending key.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from loomsim.arch.params import BOOL, STRING, Choice, Count, Kind, param, params_of
@@ -161,12 +161,8 @@ class ModelConfig:
     def __post_init__(self):
         """Fill the derived defaults and reject impossible shapes here, at construction, whether the
         config comes from a zoo file (the loader has already reported file and line) or from code."""
-        derived = {"kv_heads": self.heads, "attention_bias": self.bias}
-        if self.head_dim is None and isinstance(self.hidden, int) and isinstance(self.heads, int) and self.heads:
-            derived["head_dim"] = self.hidden // self.heads if self.hidden % self.heads == 0 else None
-        for key, value in derived.items():
-            if getattr(self, key) is None:
-                object.__setattr__(self, key, value)
+        for key, value in derive_defaults(self.__dict__).items():
+            object.__setattr__(self, key, value)
         _validate(self, extra=check_model)
 
     # ---- derived shapes the cascade builders use -------------------------------------------------
@@ -233,6 +229,20 @@ class CompositionConfig:
     @property
     def expert_count(self) -> int:
         return sum(n for _, n in self.experts)
+
+
+def derive_defaults(values: dict) -> dict:
+    """The defaults that depend on other fields: kv_heads = heads, attention_bias = bias,
+    head_dim = hidden / heads (left None when heads does not divide hidden)."""
+    out = {}
+    if values.get("kv_heads") is None:
+        out["kv_heads"] = values.get("heads")
+    if values.get("attention_bias") is None:
+        out["attention_bias"] = values.get("bias")
+    hidden, heads = values.get("hidden"), values.get("heads")
+    if values.get("head_dim") is None and isinstance(hidden, int) and isinstance(heads, int) and heads > 0:
+        out["head_dim"] = hidden // heads if hidden % heads == 0 else None
+    return out
 
 
 def _validate(cfg, extra=None) -> None:
@@ -340,5 +350,3 @@ def check_model(values: dict) -> list[tuple[str, str, str]]:
         bad("adaptive_div", "adaptive_div applies only with adaptive_cutoffs.", "no adaptive_div key")
     return out
 
-
-MODEL_KEYS = tuple(f.name for f in fields(ModelConfig))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from loomsim.arch.units import UnitError
 from loomsim.errors import ConfigError, LoomError, Problem, choices_text, closest
-from loomsim.workloads.zoo.config import CompositionConfig, ModelConfig, check_model, declared
+from loomsim.workloads.zoo.config import CompositionConfig, ModelConfig, check_model, declared, derive_defaults
 from loomsim.yamlio import line_of, load_located
 
 TOP_LEVEL = {
@@ -151,7 +151,7 @@ class _Builder:
             out.append(build_one(name, body, path))
         return out
 
-    def values(self, cls, body, path, defaults=None, derived=()) -> tuple[dict, dict] | None:
+    def values(self, cls, body, path, defaults=None) -> tuple[dict, dict] | None:
         """Parse the declared fields of `cls` from body (falling back on defaults): values and the
         node each came from, or None when something is wrong."""
         fields = declared(cls)
@@ -184,17 +184,12 @@ class _Builder:
         if got is None:
             return None
         v, where = got
-        if v["attention_bias"] is None:
-            v["attention_bias"] = v["bias"]
-        if v["kv_heads"] is None:
-            v["kv_heads"] = v["heads"]
+        v.update(derive_defaults(v))
         if v["head_dim"] is None:
-            if v["hidden"] % v["heads"]:
-                self.problem(body, "heads" if "heads" in body else None, f"{path}.heads",
-                             f"hidden ({v['hidden']}) is not divisible by heads ({v['heads']}), so head_dim "
-                             "cannot be derived.", "a head_dim key, or heads dividing hidden")
-                return None
-            v["head_dim"] = v["hidden"] // v["heads"]
+            self.problem(body, "heads" if "heads" in body else None, f"{path}.heads",
+                         f"hidden ({v['hidden']}) is not divisible by heads ({v['heads']}), so head_dim "
+                         "cannot be derived.", "a head_dim key, or heads dividing hidden")
+            return None
         broken = check_model(v)
         for key, message, expected in broken:
             node = where.get(key, body)
