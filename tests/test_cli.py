@@ -81,7 +81,7 @@ def test_bad_input_exits_non_zero_with_a_message(tmp_path, args, fragment):
     assert fragment in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("args", [[], ["run"], ["report"], ["bench"], ["arch"], ["arch", "check"], ["arch", "list"],
+@pytest.mark.parametrize("args", [[], ["run"], ["report"], ["bench"], ["validate"], ["workload"], ["workload", "list"], ["workload", "show"], ["arch"], ["arch", "check"], ["arch", "list"],
                                   ["arch", "describe"]])
 def test_every_command_has_help(tmp_path, args):
     r = loom(*args, "--help", cwd=tmp_path)

@@ -12,7 +12,8 @@ continuous-batching step holds both. The LM head runs on each request's last new
 Simplifications (named): every MoE layer of a step shares one routing draw (so the identical layers
 stay identical); an adaptive softmax (Transformer-XL) computes its head cluster for every token and
 no tail cluster (which tails run depends on the data); the encoder of an encoder-decoder model runs
-in prefill, whose decoder then takes its first step.
+in prefill, whose decoder then takes its first step; positions beyond a learned position table reuse
+its rows (`max_positions` is what the checkpoint was trained for, not a limit on what one simulates).
 """
 from __future__ import annotations
 
@@ -127,13 +128,11 @@ def embedding_stage(cfg, groups: list[Group], rng: np.random.Generator, dtype: s
     pos = positions_of(groups)
     if cfg.position == "learned":
         rows = cfg.max_positions + getattr(cfg, "position_offset", 0)
-        if pos.max() >= cfg.max_positions:
-            raise LoomError(f"{cfg.name}: a request reaches position {pos.max()}, beyond its "
-                            f"{cfg.max_positions} learned positions.")
         b.param("WPE", (rows, D))
         b.sizes["pos"] = rows
         b.tensor_ranks["WPE"] = ("pos", "d")
-        b.const("POSID", pos + getattr(cfg, "position_offset", 0), "int32")
+        # positions past the learned table reuse its rows (FuseMax runs BERT shapes at 1M tokens)
+        b.const("POSID", pos % cfg.max_positions + getattr(cfg, "position_offset", 0), "int32")
         b.eq("XP[t,d] = WPE[POSID[t],d]")
         terms.append("XP")
     elif cfg.position == "sinusoidal":
@@ -249,7 +248,10 @@ def layer_stages(cfg, groups: list[Group], *, variant: str, block: int, dtype: s
 
 def build(cfg, phase: str, requests: Sequence[tuple[int, int]], *, variant: str = "3pass", block: int = 256,
           dtype: str = "bf16", distribution: str = "uniform", seed: int = 0) -> ModelWorkload:
-    """A model in one phase over the given requests ((new tokens, context) each)."""
+    """A model (a zoo config or its name) in one phase over the given requests ((new tokens, context) each)."""
+    if isinstance(cfg, str):
+        from loomsim.workloads.zoo import get_model
+        cfg = get_model(cfg)
     if phase not in PHASES:
         hint = closest(phase, PHASES)
         raise LoomError(f"unknown phase '{phase}'; valid phases: {choices_text(PHASES)}."
@@ -258,9 +260,6 @@ def build(cfg, phase: str, requests: Sequence[tuple[int, int]], *, variant: str 
         raise LoomError(f"{cfg.name}: a {phase} step needs at least one request (batch 0 is empty).")
     rng = np.random.default_rng(seed)
     groups = groups_of(requests)
-    longest = max(k for _, k in requests)
-    if cfg.position == "learned" and longest > cfg.max_positions:
-        raise LoomError(f"{cfg.name}: context {longest} exceeds its {cfg.max_positions} learned positions.")
     kind = cfg.kind
     if kind == "encoder" and phase != "prefill":
         raise LoomError(f"{cfg.name} is an encoder: it has a prefill (encode) phase only, not {phase}.")
