@@ -118,3 +118,35 @@ def test_workload_list_and_errors():
     assert r.returncode == 2 and "Did you mean" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([LOOM, "workload", "show", "llama-2-7b", "--batch", "0"], capture_output=True, text=True)
     assert r.returncode == 2 and "batch" in r.stderr
+
+
+def test_tensor_parallel_shard_halves_the_sharded_weights_and_work():
+    cfg = get_model("llama-2-7b")
+    whole, half = decode(cfg, [512] * 4), decode(cfg, [512] * 4, tp=2)
+    norms = (2 * cfg.layers + 1) * cfg.hidden            # RMSNorm scales, replicated on every device
+    assert half.parameters() == (whole.parameters() - norms) // 2 + norms
+    norm_macs = (2 * cfg.layers + 1) * 4 * cfg.hidden  # sum of squares per token, per norm: replicated too
+    assert half.totals().macs == (whole.totals().macs - norm_macs) // 2 + norm_macs
+
+
+def test_expert_parallel_shard_holds_its_experts():
+    cfg = get_model("mixtral-8x7b")
+    whole, shard = decode(cfg, [64] * 8, seed=2), decode(cfg, [64] * 8, seed=2, ep=2)
+    experts = param_count(cfg)["experts"]
+    assert whole.parameters() - shard.parameters() == experts // 2
+
+
+@pytest.mark.parametrize("kw,fragment", [(dict(tp=3), "does not divide its 32 attention heads"),
+                                         (dict(ep=2), "needs a number of experts"),
+                                         (dict(tp=0), "positive integer")])
+def test_impossible_parallel_splits(kw, fragment):
+    with pytest.raises(LoomError, match=fragment):
+        decode(get_model("llama-2-7b"), [64], **kw)
+
+
+def test_weights_take_their_own_data_type():
+    cfg = get_model("llama-2-7b")
+    w = decode(cfg, [64], weight_dtype="bitmod-fp3")
+    c = w.stages[1].cascade
+    assert c.tensors["WU"].dtype.name == "bitmod-fp3" and c.tensors["X"].dtype.name == "bf16"
+    assert c.tensors["WU"].nbytes == cfg.hidden * cfg.ffn * 49 // 128       # 3 + 8/128 bits per weight

@@ -281,7 +281,9 @@ def moe_block(b: Build, cfg, xn: str, out: str, routing: np.ndarray) -> str:
     slice WU_E[j,d,i], so every expert's parameters are in the cascade even when it gets no token.
     """
     X, D, I, T = cfg.experts, cfg.hidden, cfg.ffn, routing.shape[0]
+    local = getattr(cfg, "local_experts", 0) or X      # experts on this device (expert parallelism)
     b.sizes["x"] = X
+    b.sizes["xl"] = local
     b.param("WR", (D, X))
     chosen = np.full((T, X), MASKED)
     for t, row in enumerate(routing):
@@ -295,14 +297,14 @@ def moe_block(b: Build, cfg, xn: str, out: str, routing: np.ndarray) -> str:
          "GATE[t,x] = REX[t,x] / RSM[t]")
     kind = cfg.expert_ffn_kind
     act = ACT_FN[cfg.activation]
-    mats = [("WU_E", ("x", "d", "i")), ("WD_E", ("x", "i", "d"))]
+    mats = [("WU_E", ("xl", "d", "i")), ("WD_E", ("xl", "i", "d"))]
     if kind == "gated":
-        mats.insert(0, ("WG_E", ("x", "d", "i")))
-    extent = {"x": X, "d": D, "i": I}
+        mats.insert(0, ("WG_E", ("xl", "d", "i")))
+    extent = {"xl": local, "d": D, "i": I}
     for name, ranks in mats:
         b.param(name, tuple(extent[r] for r in ranks))
         b.tensor_ranks[name] = ranks
-    for j in range(X):
+    for j in range(local):
         tokens = np.nonzero((routing == j).any(axis=1))[0]
         if len(tokens) == 0:
             continue

@@ -93,6 +93,41 @@ def _freeze(name: str, b: Build, count: int = 1) -> Stage:
     return Stage(name, b.cascade(), count, dict(b.params), dict(b.constants))
 
 
+class Shard:
+    """One device's share of a model under tensor and expert parallelism, as a shape transform.
+
+    Tensor parallelism over `tp` devices splits attention heads (KV heads too, or replicates them when
+    there are fewer KV heads than devices), the FFN width, each expert's width and the vocabulary of the
+    embedding and LM head (padded up, as Megatron does); expert parallelism over `ep` devices places
+    experts / ep whole experts on each device, while every device still runs the router over all
+    experts. Norms are replicated. The collectives that join the shards are communication, not Einsums.
+    """
+
+    def __init__(self, cfg, tp: int = 1, ep: int = 1):
+        for name, n in (("tp", tp), ("ep", ep)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise LoomError(f"{name} must be a positive integer, got {n!r}.")
+        if cfg.heads % tp:
+            raise LoomError(f"{cfg.name}: tensor parallelism {tp} does not divide its {cfg.heads} attention heads.")
+        if cfg.kv_heads % tp and tp % cfg.kv_heads:
+            raise LoomError(f"{cfg.name}: {cfg.kv_heads} KV heads can be neither split nor replicated over {tp} devices.")
+        if cfg.ffn % tp:
+            raise LoomError(f"{cfg.name}: tensor parallelism {tp} does not divide its FFN width {cfg.ffn}.")
+        if ep > 1 and (not cfg.experts or cfg.experts % ep):
+            raise LoomError(f"{cfg.name}: expert parallelism {ep} needs a number of experts it divides "
+                            f"(the model has {cfg.experts}).")
+        self._cfg, self.tp, self.ep = cfg, tp, ep
+        self.heads = cfg.heads // tp
+        self.kv_heads = max(1, cfg.kv_heads // tp)
+        self.ffn = cfg.ffn // tp
+        self.vocab = -(-cfg.vocab // tp)
+        self.local_experts = cfg.experts // ep if cfg.experts else 0
+        self.name = cfg.name if tp == ep == 1 else f"{cfg.name} (tp {tp}, ep {ep})"
+
+    def __getattr__(self, attr):
+        return getattr(self._cfg, attr)
+
+
 def embedding_stage(cfg, groups: list[Group], rng: np.random.Generator, dtype: str) -> Stage:
     """Token (or adaptive) embedding, absolute positions, token types, embedding norm -> Y[t,d]."""
     b = Build("embedding", dtype)
@@ -247,11 +282,23 @@ def layer_stages(cfg, groups: list[Group], *, variant: str, block: int, dtype: s
 # ---- the front door -----------------------------------------------------------------------------
 
 def build(cfg, phase: str, requests: Sequence[tuple[int, int]], *, variant: str = "3pass", block: int = 256,
-          dtype: str = "bf16", distribution: str = "uniform", seed: int = 0) -> ModelWorkload:
-    """A model (a zoo config or its name) in one phase over the given requests ((new tokens, context) each)."""
+          dtype: str = "bf16", weight_dtype: str | None = None, distribution: str = "uniform", seed: int = 0,
+          tp: int = 1, ep: int = 1) -> ModelWorkload:
+    """A model (a zoo config or its name) in one phase over the given requests ((new tokens, context) each).
+
+    `dtype` is the activations' (and KV cache's) data type, `weight_dtype` the parameters' (default the
+    same; e.g. a BitMoD format); `tp` and `ep` build one device's shard (see `Shard`).
+    """
     if isinstance(cfg, str):
         from loomsim.workloads.zoo import get_model
         cfg = get_model(cfg)
+    from loomsim.dtypes import dtype as check_dtype
+    check_dtype(dtype)
+    if weight_dtype is not None:
+        check_dtype(weight_dtype)
+    if tp != 1 or ep != 1:
+        cfg = Shard(cfg, tp, ep)
+    global_weight = weight_dtype
     if phase not in PHASES:
         hint = closest(phase, PHASES)
         raise LoomError(f"unknown phase '{phase}'; valid phases: {choices_text(PHASES)}."
@@ -281,10 +328,21 @@ def build(cfg, phase: str, requests: Sequence[tuple[int, int]], *, variant: str 
                                    cross_groups=[Group(g.count, 1, g.keys) for g in groups],
                                    layers=cfg.decoder_layers, **common)
         stages.append(head_stage(cfg, [Group(g.count, 1, 1) for g in groups], dtype, encoder_only=False))
-        return ModelWorkload(cfg.name, phase, tuple(requests), tuple(stages))
+        return ModelWorkload(cfg.name, phase, tuple(requests), tuple(_weights_in(s, global_weight) for s in stages))
     stages += layer_stages(cfg, groups, causal=kind == "decoder", rel_table=rel, **common)
     stages.append(head_stage(cfg, groups, dtype, encoder_only=kind == "encoder"))
-    return ModelWorkload(cfg.name, phase, tuple(requests), tuple(stages))
+    return ModelWorkload(cfg.name, phase, tuple(requests), tuple(_weights_in(s, global_weight) for s in stages))
+
+
+def _weights_in(stage: Stage, weight_dtype: str | None) -> Stage:
+    """The stage with its parameter tensors stored in `weight_dtype` (activations keep theirs)."""
+    if weight_dtype is None:
+        return stage
+    c = stage.cascade
+    present = [p for p in stage.params if p in c.tensors]
+    dtypes = {**c.dtypes, **{p: weight_dtype for p in present}}
+    recast = Cascade(c.name, c.einsums, c.rank_sizes, dtypes, c.default_dtype, c.partitions, c.tensor_ranks)
+    return Stage(stage.name, recast, stage.count, stage.params, stage.constants)
 
 
 def _encoder_norm(cfg, groups: list[Group], dtype: str) -> Stage:
