@@ -5,12 +5,10 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from loomsim.arch.params import Spec
+from loomsim.registry import RegistrationError, Registry  # noqa: F401  (RegistrationError re-exported)
 
 T = TypeVar("T", bound=type)
 
-
-class RegistrationError(RuntimeError):
-    """A programming error: two classes registered under one `type:` name."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,19 +26,15 @@ class ComponentSpec(Spec):
         return {}
 
 
-_COMPONENTS: dict[str, type[ComponentSpec]] = {}
+_COMPONENTS: Registry[type[ComponentSpec]] = Registry("component type")
 
 
 def register(type_name: str) -> Callable[[T], T]:
     """Class decorator: make a spec class loadable as `type: <type_name>`."""
 
     def deco(cls: T) -> T:
-        if type_name in _COMPONENTS and _COMPONENTS[type_name] is not cls:
-            raise RegistrationError(
-                f"component type {type_name!r} is registered twice: by {_COMPONENTS[type_name].__module__}."
-                f"{_COMPONENTS[type_name].__qualname__} and by {cls.__module__}.{cls.__qualname__}")
+        _COMPONENTS.register(type_name)(cls)
         cls.type_name = type_name
-        _COMPONENTS[type_name] = cls
         return cls
 
     return deco
@@ -50,4 +44,4 @@ def component_types() -> dict[str, type[ComponentSpec]]:
     """Every registered component type, after importing the built-in component modules."""
     import loomsim.arch.components  # noqa: F401  (registers the built-in types)
 
-    return dict(sorted(_COMPONENTS.items()))
+    return _COMPONENTS.items()

@@ -12,15 +12,15 @@ from typing import Callable
 
 import pandas as pd
 
+from loomsim.registry import Registry
+
 LAYERS = ("arch", "workloads", "mappers", "simulator", "reports")
-_BENCHMARKS: dict[str, tuple[Callable[..., pd.DataFrame], str]] = {}
+_BENCHMARKS: Registry[tuple[Callable[..., pd.DataFrame], str]] = Registry("benchmark")
 
 
 def benchmark(name: str, help: str):  # noqa: A002
     def deco(fn):
-        if name in _BENCHMARKS:
-            raise RuntimeError(f"benchmark {name!r} registered twice")
-        _BENCHMARKS[name] = (fn, help)
+        _BENCHMARKS.register(name)((fn, help))
         return fn
     return deco
 
@@ -33,4 +33,4 @@ def benchmarks() -> dict[str, tuple[Callable[..., pd.DataFrame], str]]:
         except ModuleNotFoundError as exc:
             if exc.name != f"loomsim.{layer}.bench":
                 raise
-    return dict(sorted(_BENCHMARKS.items()))
+    return _BENCHMARKS.items()

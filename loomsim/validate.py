@@ -33,9 +33,10 @@ from typing import Any, Callable
 import pandas as pd
 
 from loomsim.errors import ConfigError, LoomError, Problem, choices_text, closest
+from loomsim.registry import Registry
 from loomsim.yamlio import line_of, load_located
 
-_RUNNERS: dict[str, Callable[[dict], dict[str, float]]] = {}
+_RUNNERS: Registry[Callable[[dict], dict[str, float]]] = Registry("experiment runner")
 DEFAULT_TOLERANCE = 0.25
 KEYS = {"id", "claim", "source", "metric", "published", "tolerance", "setup", "reduced", "note"}
 TOP = {"design", "description", "source", "runner", "setup", "experiments"}
@@ -43,17 +44,12 @@ TOP = {"design", "description", "source", "runner", "setup", "experiments"}
 
 def experiment_runner(name: str):
     """Register `fn(setup) -> {figure name: value}` as the runner experiments call by `runner: name`."""
-    def deco(fn):
-        if name in _RUNNERS:
-            raise RuntimeError(f"experiment runner {name!r} registered twice")
-        _RUNNERS[name] = fn
-        return fn
-    return deco
+    return _RUNNERS.register(name)
 
 
 def runners() -> dict[str, Callable]:
     import loomsim.designs  # noqa: F401  (registers the built-in runners)
-    return dict(_RUNNERS)
+    return _RUNNERS.items()
 
 
 @dataclass(frozen=True)

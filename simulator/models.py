@@ -17,18 +17,11 @@ import simpy
 from loomsim.arch.units import PS_PER_S, edge_time_ps, next_edge_ps
 from loomsim.dtypes import dtype
 from loomsim.errors import LoomError
+from loomsim.registry import Registry
 from loomsim.simulator.systolic import tile_breakdown, tile_cycles, tile_traffic
 
-_MODELS: dict[str, type["ComponentModel"]] = {}
-
-
-def model_for(type_name: str) -> Callable:
-    def deco(cls):
-        if type_name in _MODELS:
-            raise RuntimeError(f"a model for {type_name!r} is registered twice")
-        _MODELS[type_name] = cls
-        return cls
-    return deco
+_MODELS: Registry = Registry("simulation model for component type")
+model_for = _MODELS.register
 
 
 def build_model(spec, ctx) -> "ComponentModel":

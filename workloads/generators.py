@@ -9,22 +9,15 @@ import inspect
 from typing import Callable
 
 from loomsim.errors import LoomError, choices_text, closest
+from loomsim.registry import Registry
 from loomsim.workloads.cascade import Cascade
 
-_GENERATORS: dict[str, Callable[..., Cascade]] = {}
-
-
-def workload(name: str):
-    def deco(fn):
-        if name in _GENERATORS:
-            raise RuntimeError(f"workload {name!r} registered twice")
-        _GENERATORS[name] = fn
-        return fn
-    return deco
+_GENERATORS: Registry[Callable[..., Cascade]] = Registry("workload generator")
+workload = _GENERATORS.register
 
 
 def generators() -> dict[str, Callable[..., Cascade]]:
-    return dict(sorted(_GENERATORS.items()))
+    return _GENERATORS.items()
 
 
 @workload("gemm")
