@@ -57,7 +57,7 @@ class CostModel:
         self.space = space
         p, t = space.problem, space.target
         pa, ta = p.arrays(), t.arrays()
-        self._args = (pa["sizes"], pa["rel"], pa["bits_num"], pa["bits_den"], pa["roles"], p.ops_per_point,
+        self._args = (pa["sizes"], pa["rel"], pa["bpe"], pa["bits_num"], pa["bits_den"], pa["roles"], p.ops_per_point,
                       int(p.is_mac), ta["unit"], ta["lvl_int"], ta["lvl_f"], ta["path_f"], ta["energy"])
         if t.kind != KIND_SYSTOLIC and not np.isfinite(t.op_pj):
             raise LoomError(f"vector unit '{t.unit.name}' needs an energy table entry 'vector.{t.unit.dtype}' "

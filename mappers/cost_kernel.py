@@ -46,8 +46,27 @@ def _cdiv(a, b):
     return (a + b - 1) // b
 
 
+@njit(cache=True, inline="always")
+def _cdiv_s(a, b, shift):
+    """ceil(a / b), by shifting when b is a power of two (shift >= 0): divisions dominate the kernel."""
+    if shift >= 0:
+        return (a + b - 1) >> shift
+    return (a + b - 1) // b
+
+
 @njit(cache=True)
-def fold_cycles(dataflow, rows, cols, m, n, k):
+def _nb(elements, bpe, num, den):
+    """Bytes of `elements` values (bpe bytes each when whole, else num/den bits each, rounded up).
+
+    Helpers on the hot path take scalars only: passing arrays to a numba function costs reference
+    counting on every call, which was most of the kernel's time."""
+    if bpe > 0:
+        return elements * bpe
+    return _nbytes(elements, num, den)
+
+
+@njit(cache=True)
+def fold_cycles(dataflow, rows, cols, m, n, k, rs=-1, cs=-1):
     """Cycles of one GEMM tile on a rows x cols systolic array: the sum over folds of 2r + c + t - 2."""
     if dataflow == 0:      # ws: rows <- k, cols <- n, stream m
         ru, cu, t = k, n, m
@@ -55,29 +74,24 @@ def fold_cycles(dataflow, rows, cols, m, n, k):
         ru, cu, t = m, n, k
     else:                  # is: rows <- k, cols <- m, stream n
         ru, cu, t = k, m, n
-    nr = _cdiv(ru, rows)
-    nc = _cdiv(cu, cols)
+    nr = _cdiv_s(ru, rows, rs)
+    nc = _cdiv_s(cu, cols, cs)
     return 2 * ru * nc + cu * nr + nr * nc * (t - 2)
 
 
 @njit(cache=True)
-def fold_traffic(dataflow, rows, cols, m, n, k, out):
-    """Elements the array reads (A, B, Z when accumulating) and writes (Z) for one tile, into out[0:4]."""
-    if dataflow == 0:
-        nf = _cdiv(n, cols)
-        out[0] = m * k * nf
-        out[1] = k * n
-        out[3] = m * n * _cdiv(k, rows)
-    elif dataflow == 2:
-        mf = _cdiv(m, cols)
-        out[0] = m * k
-        out[1] = k * n * mf
-        out[3] = m * n * _cdiv(k, rows)
-    else:
-        out[0] = m * k * _cdiv(n, cols)
-        out[1] = k * n * _cdiv(m, rows)
-        out[3] = m * n
-    out[2] = out[3]
+def fold_traffic(dataflow, rows, cols, m, n, k, rs=-1, cs=-1):
+    """Elements one tile moves between the SRAM and the array: (A read, B read, Z written).
+
+    The stationary operand is read once, a streamed one once per fold across the other array
+    dimension; outputs are written once per fold along the reduction (and read as often, less the
+    first fold of a first visit, when accumulating).
+    """
+    if dataflow == 0:        # ws
+        return m * k * _cdiv_s(n, cols, cs), k * n, m * n * _cdiv_s(k, rows, rs)
+    if dataflow == 2:        # is
+        return m * k, k * n * _cdiv_s(m, cols, cs), m * n * _cdiv_s(k, rows, rs)
+    return m * k * _cdiv_s(n, cols, cs), k * n * _cdiv_s(m, rows, rs), m * n
 
 
 @njit(cache=True)
@@ -89,8 +103,9 @@ def _classes(gran, ranks_mask, R, var, combo_ext, combo_cnt):
     """
     nv = 0
     for r in range(R):
+        var[R + r] = -1
         if (ranks_mask >> r) & 1 and gran[r, 0] > 0 and gran[r, 2] > 0:
-            var[nv] = r
+            var[R + r] = nv
             nv += 1
     n = 0
     for combo in range(1 << nv):
@@ -99,10 +114,8 @@ def _classes(gran, ranks_mask, R, var, combo_ext, combo_cnt):
             if not (ranks_mask >> r) & 1:
                 combo_ext[n, r] = 1
                 continue
-            use_last = gran[r, 0] == 0
-            for v in range(nv):
-                if var[v] == r:
-                    use_last = (combo >> v) & 1 == 1
+            v = var[R + r]
+            use_last = gran[r, 0] == 0 if v < 0 else (combo >> v) & 1 == 1
             if use_last:
                 cnt *= gran[r, 2]
                 combo_ext[n, r] = gran[r, 3]
@@ -117,13 +130,13 @@ def _classes(gran, ranks_mask, R, var, combo_ext, combo_cnt):
 @njit(cache=True)
 def make_work(R, L, T):
     """Scratch arrays for `evaluate_one`, allocated once per batch."""
-    return (np.zeros((L + 1, R, 4), np.int64), np.zeros(R, np.int64), np.zeros((1 << R, R), np.int64),
+    return (np.zeros((L + 1, R, 4), np.int64), np.zeros(2 * R, np.int64), np.zeros((1 << R, R), np.int64),
             np.zeros(1 << R, np.int64), np.zeros((L * R, 3), np.int64), np.zeros((L, L, 4), np.float64),
             np.zeros(4, np.int64))
 
 
 @njit(cache=True)
-def evaluate_one(row, sizes, rel, bits_num, bits_den, roles, ops_per_point, is_mac,
+def evaluate_one(row, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_point, is_mac,
                  unit, lvl_int, lvl_f, path_f, energy, work, counts, summary):
     """Cost of one mapping row; returns LEGAL or a rejection code (CAPACITY + level for capacity)."""
     R = sizes.shape[0]
@@ -135,6 +148,7 @@ def evaluate_one(row, sizes, rel, bits_num, bits_den, roles, ops_per_point, is_m
     paths[:, :, :] = 0.0
     kind, arr_rows, arr_cols, dataflow, lanes_ops, n_units, clock = (unit[0], unit[1], unit[2], unit[3],
                                                                      unit[4], unit[5], unit[6])
+    rs, cs = unit[7], unit[8]
     base_f, base_p = 2 * R, 2 * R + L * R
     base_k = base_p + L * R
     base_d = base_k + L
@@ -145,23 +159,20 @@ def evaluate_one(row, sizes, rel, bits_num, bits_den, roles, ops_per_point, is_m
     ways = 1
     for r in range(R):
         c, s, n = row[r], row[R + r], sizes[r]
-        q = s
-        for lv in range(L):
-            q *= row[base_f + lv * R + r]
-        if c < 1 or q != _cdiv(n, c):
+        # tile counts from the outside in, by multiplication (divisions are slow)
+        cnt = 1
+        for lv in range(L - 1, -1, -1):
+            last_ext = c * s
+            for j in range(lv + 1):
+                last_ext *= row[base_f + j * R + r]
+            gran[lv, r, 0], gran[lv, r, 1], gran[lv, r, 2], gran[lv, r, 3] = cnt - 1, last_ext, 1, \
+                n - (cnt - 1) * last_ext
+            cnt *= row[base_f + lv * R + r]
+        q = cnt * s
+        if c < 1 or (q - 1) * c >= n or q * c < n:     # q must be ceil(n / c)
             return BAD_FACTORS
         ways *= s
-        cnt, ext = q, c
-        last = n - (cnt - 1) * ext
-        gran[L, r, 0], gran[L, r, 1], gran[L, r, 2], gran[L, r, 3] = cnt - 1, ext, 1, last
-        cnt //= s
-        ext *= s
-        for lv in range(L):
-            f = row[base_f + lv * R + r]
-            cnt //= f
-            ext *= f
-            last = n - (cnt - 1) * ext
-            gran[lv, r, 0], gran[lv, r, 1], gran[lv, r, 2], gran[lv, r, 3] = cnt - 1, ext, 1, last
+        gran[L, r, 0], gran[L, r, 1], gran[L, r, 2], gran[L, r, 3] = q - 1, c, 1, n - (q - 1) * c
         for g in range(L + 1):
             if gran[g, r, 3] == gran[g, r, 1]:      # the last tile is full: one shape
                 gran[g, r, 0] += 1
@@ -187,7 +198,7 @@ def evaluate_one(row, sizes, rel, bits_num, bits_den, roles, ops_per_point, is_m
                 if rel[t, r]:
                     elems *= sizes[r] if ((resident >> t) & 1 and lv == L - 2) else min(gran[lv, r, 1], sizes[r])
             slots = 2 if ((row[base_d + lv] >> t) & 1 and not ((resident >> t) & 1 and lv == L - 2)) else 1
-            used += slots * _nbytes(elems, bits_num[t], bits_den[t])
+            used += slots * _nb(elems, bpe[t], bits_num[t], bits_den[t])
         if used > lvl_int[lv, 0]:
             return CAPACITY + lv
 
@@ -228,18 +239,33 @@ def evaluate_one(row, sizes, rel, bits_num, bits_den, roles, ops_per_point, is_m
                 if not rel[t, loops[i, 1]]:
                     mult *= loops[i, 2]
             # transfers of each tile shape: port accesses and bytes are per transfer
-            nshape = _classes(gran[child], rmask, R, var, combo_ext, combo_cnt)
+            nv = 0
+            for r in range(R):
+                var[R + r] = -1
+                if rel[t, r] and gran[child, r, 0] > 0 and gran[child, r, 2] > 0:
+                    var[R + r] = nv
+                    nv += 1
             nb = 0
             acc_c = 0
             acc_p = 0
-            for s in range(nshape):
+            pc, sc, pp, sp = lvl_int[child, 1], lvl_int[child, 5], lvl_int[parent, 1], lvl_int[parent, 5]
+            for combo in range(1 << nv):
                 e = 1
+                n_tiles = 1
                 for r in range(R):
-                    e *= combo_ext[s, r]
-                b = _nbytes(e, bits_num[t], bits_den[t])
-                nb += combo_cnt[s] * b
-                acc_c += combo_cnt[s] * _cdiv(b, lvl_int[child, 1])
-                acc_p += combo_cnt[s] * _cdiv(b, lvl_int[parent, 1])
+                    if not rel[t, r]:
+                        continue
+                    v = var[R + r]
+                    if (gran[child, r, 0] == 0) if v < 0 else ((combo >> v) & 1 == 1):
+                        n_tiles *= gran[child, r, 2]
+                        e *= gran[child, r, 3]
+                    else:
+                        n_tiles *= gran[child, r, 0]
+                        e *= gran[child, r, 1]
+                b = _nb(e, bpe[t], bits_num[t], bits_den[t])
+                nb += n_tiles * b
+                acc_c += n_tiles * _cdiv_s(b, pc, sc)
+                acc_p += n_tiles * _cdiv_s(b, pp, sp)
             distinct = loads // mult
             db = (row[base_d + child] >> t) & 1
             if not is_out:
@@ -273,85 +299,44 @@ def evaluate_one(row, sizes, rel, bits_num, bits_den, roles, ops_per_point, is_m
                 paths[child, parent, 3] += 0 if db else 2 * loads - distinct
             child = parent
 
-    # ---- the unit's work on level 0 --------------------------------------------------------------
-    all_mask = (1 << R) - 1
-    nshape = _classes(gran[L], all_mask, R, var, combo_ext, combo_cnt)
+    # ---- the unit's work on level 0 ----------------------------------------------------------------
+    # Tasks are spatial groups of compute tiles; each lasts as long as its largest sub-tile, bounded by
+    # the SRAM's ports (shared by the `ways` instances). Unsplit, a task is one tile: one pass does all.
     period = 1e12 / clock
     l0_bpc = lvl_int[0, 4]
     l0_period = 1e12 / lvl_int[0, 3]
     out_t = T - 1
-    cycles = 0
+    a_t, b_t = (1, 0) if swap else (0, 1)
     work_total = 1
     for r in range(R):
         work_total *= sizes[r]
-    for s in range(nshape):
-        cnt = combo_cnt[s]
-        first = 1                      # tiles of this shape that are their output tile's first visit
-        for r in range(R):
-            is_full = gran[L, r, 0] > 0 and combo_ext[s, r] == gran[L, r, 1]
-            if rel[out_t, r]:
-                first *= gran[L, r, 0] if is_full else gran[L, r, 2]
-            elif not (is_full or gran[L, r, 0] == 0):
-                first = 0              # a reduced rank's first tile is its full one (unless it has one tile)
-        ze = 1
-        for r in range(R):
-            if rel[out_t, r]:
-                ze *= combo_ext[s, r]
-        if kind == 0:
-            bm, m, n, k = 1, 1, 1, 1
-            for r in range(R):
-                role = roles[swap, r]
-                e = combo_ext[s, r]
-                if role == 0:
-                    bm *= e
-                elif role == 1:
-                    m *= e
-                elif role == 2:
-                    n *= e
-                else:
-                    k *= e
-            cyc = bm * fold_cycles(dataflow, arr_rows, arr_cols, m, n, k)
-            fold_traffic(dataflow, arr_rows, arr_cols, m, n, k, tr)
-            a_t, b_t = (1, 0) if swap else (0, 1)
-            ra, rb, rz, wz = bm * tr[0], bm * tr[1], bm * tr[2], bm * tr[3]
-            _unit_reads(counts, a_t, ra, cnt, bits_num, bits_den, lvl_int)
-            _unit_reads(counts, b_t, rb, cnt, bits_num, bits_den, lvl_int)
-        else:
-            pts = 1
-            for r in range(R):
-                pts *= combo_ext[s, r]
-            cyc = _cdiv(pts * ops_per_point, lanes_ops)
-            for t in range(T - 1):
-                e = 1
-                for r in range(R):
-                    if rel[t, r]:
-                        e *= combo_ext[s, r]
-                _unit_reads(counts, t, e, cnt, bits_num, bits_den, lvl_int)
-            rz, wz = ze, ze
-        # the output: a first visit starts from zero and reads no partial sums
-        _unit_reads(counts, out_t, rz, cnt - first, bits_num, bits_den, lvl_int)
-        _unit_reads(counts, out_t, rz - ze, first, bits_num, bits_den, lvl_int)
-        bz = _nbytes(wz, bits_num[out_t], bits_den[out_t])
-        counts[out_t, 0, UPDATES] += cnt * wz
-        counts[out_t, 0, WR_BYTES] += cnt * bz
-        counts[out_t, 0, WR_ACC] += cnt * _cdiv(bz, lvl_int[0, 1])
-        cycles += cnt * cyc
-
-    # ---- time: tasks are spatial groups; each lasts as long as its largest sub-tile ---------------
+    cycles = 0
     compute_ps = 0.0
     tasks = 0
-    for r in range(R):      # the group's largest tile: the full tile wherever a split puts one in every group
-        if row[R + r] > 1:
-            gran[L, r, 0] = gran[L, r, 0] + gran[L, r, 2]
-            gran[L, r, 0] //= row[R + r]
-            gran[L, r, 2] = 0
-    nshape = _classes(gran[L], all_mask, R, var, combo_ext, combo_cnt)
-    for s in range(nshape):
-        bm, m, n, k = 1, 1, 1, 1
-        if kind == 0:
+    port0, sh0 = lvl_int[0, 1], lvl_int[0, 5]
+    for pass_ in range(2 if ways > 1 else 1):
+        if pass_ == 1:
+            for r in range(R):      # a split group's largest tile is the full one along every split rank
+                if row[R + r] > 1:
+                    gran[L, r, 0] = (gran[L, r, 0] + gran[L, r, 2]) // row[R + r]
+                    gran[L, r, 2] = 0
+        nshape = _classes(gran[L], (1 << R) - 1, R, var, combo_ext, combo_cnt)
+        for s in range(nshape):
+            cnt = combo_cnt[s]
+            first = 1                  # tiles of this shape that are their output tile's first visit
+            ze = 1
+            pts = 1
+            bm, m, n, k = 1, 1, 1, 1
             for r in range(R):
-                role = roles[swap, r]
                 e = combo_ext[s, r]
+                pts *= e
+                is_full = gran[L, r, 0] > 0 and e == gran[L, r, 1]
+                if rel[out_t, r]:
+                    ze *= e
+                    first *= gran[L, r, 0] if is_full else gran[L, r, 2]
+                elif not (is_full or gran[L, r, 0] == 0):
+                    first = 0          # a reduced rank's first tile is its full one (unless it has one tile)
+                role = roles[swap, r]
                 if role == 0:
                     bm *= e
                 elif role == 1:
@@ -360,28 +345,51 @@ def evaluate_one(row, sizes, rel, bits_num, bits_den, roles, ops_per_point, is_m
                     n *= e
                 else:
                     k *= e
-            cyc = bm * fold_cycles(dataflow, arr_rows, arr_cols, m, n, k)
-            fold_traffic(dataflow, arr_rows, arr_cols, m, n, k, tr)
-            a_t, b_t = (1, 0) if swap else (0, 1)
-            nbytes_tile = (_nbytes(bm * tr[0], bits_num[a_t], bits_den[a_t])
-                           + _nbytes(bm * tr[1], bits_num[b_t], bits_den[b_t])
-                           + 2 * _nbytes(bm * tr[3], bits_num[out_t], bits_den[out_t]))
-        else:
-            pts = 1
-            for r in range(R):
-                pts *= combo_ext[s, r]
-            cyc = _cdiv(pts * ops_per_point, lanes_ops)
-            nbytes_tile = 0
-            for t in range(T):
-                e = 1
-                for r in range(R):
-                    if rel[t, r]:
-                        e *= combo_ext[s, r]
-                nbytes_tile += _nbytes(e, bits_num[t], bits_den[t]) * (2 if t == out_t else 1)
-        # the SRAM's ports are shared by the `ways` instances of a split tile
-        sram_ps = _cdiv(nbytes_tile * ways, l0_bpc) * l0_period
-        compute_ps += combo_cnt[s] * max(cyc * period, sram_ps)
-        tasks += combo_cnt[s]
+            if kind == 0:
+                cyc = bm * fold_cycles(dataflow, arr_rows, arr_cols, m, n, k, rs, cs)
+                ta, tb, tz = fold_traffic(dataflow, arr_rows, arr_cols, m, n, k, rs, cs)
+                ra, rb, wz = bm * ta, bm * tb, bm * tz
+                ba = _nb(ra, bpe[a_t], bits_num[a_t], bits_den[a_t])
+                bb = _nb(rb, bpe[b_t], bits_num[b_t], bits_den[b_t])
+                bz = _nb(wz, bpe[out_t], bits_num[out_t], bits_den[out_t])
+                nbytes_tile = ba + bb + 2 * bz
+                if pass_ == 0:
+                    counts[a_t, 0, READS] += cnt * ra
+                    counts[a_t, 0, RD_BYTES] += cnt * ba
+                    counts[a_t, 0, RD_ACC] += cnt * _cdiv_s(ba, port0, sh0)
+                    counts[b_t, 0, READS] += cnt * rb
+                    counts[b_t, 0, RD_BYTES] += cnt * bb
+                    counts[b_t, 0, RD_ACC] += cnt * _cdiv_s(bb, port0, sh0)
+            else:
+                cyc = _cdiv(pts * ops_per_point, lanes_ops)
+                nbytes_tile = 0
+                wz = ze
+                for t in range(T):
+                    e = 1
+                    for r in range(R):
+                        if rel[t, r]:
+                            e *= combo_ext[s, r]
+                    b = _nb(e, bpe[t], bits_num[t], bits_den[t])
+                    nbytes_tile += b if t < out_t else 2 * b
+                    if t < out_t and pass_ == 0:
+                        counts[t, 0, READS] += cnt * e
+                        counts[t, 0, RD_BYTES] += cnt * b
+                        counts[t, 0, RD_ACC] += cnt * _cdiv_s(b, port0, sh0)
+                bz = _nb(wz, bpe[out_t], bits_num[out_t], bits_den[out_t])
+            if pass_ == 0:
+                # the output: a first visit starts from zero and reads no partial sums
+                rz_first = wz - ze
+                b_first = _nb(rz_first, bpe[out_t], bits_num[out_t], bits_den[out_t])
+                counts[out_t, 0, READS] += (cnt - first) * wz + first * rz_first
+                counts[out_t, 0, RD_BYTES] += (cnt - first) * bz + first * b_first
+                counts[out_t, 0, RD_ACC] += (cnt - first) * _cdiv_s(bz, port0, sh0) + first * _cdiv_s(b_first, port0, sh0)
+                counts[out_t, 0, UPDATES] += cnt * wz
+                counts[out_t, 0, WR_BYTES] += cnt * bz
+                counts[out_t, 0, WR_ACC] += cnt * _cdiv_s(bz, port0, sh0)
+                cycles += cnt * cyc
+            if ways == 1 or pass_ == 1:
+                compute_ps += cnt * max(cyc * period, _cdiv(nbytes_tile * ways, l0_bpc) * l0_period)
+                tasks += cnt
 
     # ---- paths and the DRAM: overlap where double-buffered -------------------------------------
     serial = 0.0
@@ -417,7 +425,7 @@ def evaluate_one(row, sizes, rel, bits_num, bits_den, roles, ops_per_point, is_m
             while up < L - 1 and not (row[base_k + up] >> t) & 1:
                 up += 1
             if path_f[lv, up, 0] != 0.0:
-                prologue += _nbytes(e, bits_num[t], bits_den[t]) * 1e12 / path_f[lv, up, 1]
+                prologue += _nb(e, bpe[t], bits_num[t], bits_den[t]) * 1e12 / path_f[lv, up, 1]
     latency = max(compute_ps + serial, slowest, dram_ps) + prologue + lat_pen
 
     # ---- energy: counts x the energy table ------------------------------------------------------
@@ -443,18 +451,8 @@ def evaluate_one(row, sizes, rel, bits_num, bits_den, roles, ops_per_point, is_m
     return LEGAL
 
 
-@njit(cache=True, inline="always")
-def _unit_reads(counts, t, elements, n, bits_num, bits_den, lvl_int):
-    if n <= 0 or elements <= 0:
-        return
-    b = _nbytes(elements, bits_num[t], bits_den[t])
-    counts[t, 0, READS] += n * elements
-    counts[t, 0, RD_BYTES] += n * b
-    counts[t, 0, RD_ACC] += n * _cdiv(b, lvl_int[0, 1])
-
-
 @njit(cache=True)
-def evaluate_batch(rows, sizes, rel, bits_num, bits_den, roles, ops_per_point, is_mac,
+def evaluate_batch(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_point, is_mac,
                    unit, lvl_int, lvl_f, path_f, energy, reason, latency, energy_pj, cycles):
     """Evaluate every row; rejected rows get their reason and infinite latency and energy."""
     R = sizes.shape[0]
@@ -464,7 +462,7 @@ def evaluate_batch(rows, sizes, rel, bits_num, bits_den, roles, ops_per_point, i
     counts = np.zeros((T, L, NCOUNT), np.int64)
     summary = np.zeros(NSUM, np.float64)
     for i in range(rows.shape[0]):
-        code = evaluate_one(rows[i], sizes, rel, bits_num, bits_den, roles, ops_per_point, is_mac,
+        code = evaluate_one(rows[i], sizes, rel, bpe, bits_num, bits_den, roles, ops_per_point, is_mac,
                             unit, lvl_int, lvl_f, path_f, energy, work, counts, summary)
         reason[i] = code
         if code == LEGAL:

@@ -101,7 +101,8 @@ class EinsumProblem:
 
     def arrays(self) -> dict[str, np.ndarray]:
         bits = [d.bits for d in self.dtypes]
-        return {"sizes": np.array(self.sizes, np.int64),
+        bpe = [int(b // 8) if b.denominator == 1 and b.numerator % 8 == 0 else 0 for b in bits]
+        return {"sizes": np.array(self.sizes, np.int64), "bpe": np.array(bpe, np.int64),
                 "rel": np.array(self.relevant, np.int64).reshape(self.T, self.R),
                 "bits_num": np.array([b.numerator for b in bits], np.int64),
                 "bits_den": np.array([b.denominator for b in bits], np.int64),
@@ -184,9 +185,10 @@ class Target:
         lv = self.levels
         unit = np.array([self.kind, getattr(u, "rows", 1), getattr(u, "cols", 1),
                          DATAFLOW_CODE.get(getattr(u, "dataflow", "ws"), 0),
-                         getattr(u, "lanes", 1) * getattr(u, "ops_per_cycle", 1), self.count, u.clock], np.int64)
+                         getattr(u, "lanes", 1) * getattr(u, "ops_per_cycle", 1), self.count, u.clock,
+                         _log2(getattr(u, "rows", 1)), _log2(getattr(u, "cols", 1))], np.int64)
         lvl_int = np.array([[lev.capacity, lev.port_width, int(lev.type_name == "dram"), lev.clock or u.clock,
-                             lev.bytes_per_cycle] for lev in lv], np.int64)
+                             lev.bytes_per_cycle, _log2(lev.port_width)] for lev in lv], np.int64)
         lvl_f = np.array([[lev.read_pj, lev.write_pj, lev.bandwidth] for lev in lv], np.float64)
         L = len(lv)
         path_f = np.zeros((L, L, 4), np.float64)     # [child, parent]: exists, bandwidth, latency ps, pJ/byte
@@ -204,6 +206,11 @@ class Target:
 
 
 UNBOUNDED = 1 << 60
+
+
+def _log2(n: int) -> int:
+    """log2(n) when n is a power of two (the kernel then divides by shifting), else -1."""
+    return n.bit_length() - 1 if n > 0 and n & (n - 1) == 0 else -1
 
 
 def _hierarchy(arch: ArchSpec) -> tuple[tuple[Level, ...], dict]:
