@@ -24,7 +24,8 @@ from loomsim.simulator.systolic import tile_cycles, tile_traffic
 
 @dataclass(frozen=True)
 class Move:
-    """A tile of tensor `t` moving between `child` and `parent` level (kind: fill, store or reload)."""
+    """A tile of tensor `t` moving between `child` and `parent` level (kind: fill, store or reload), or an
+    output tile starting from zero in `child` (kind: start; nothing moves)."""
 
     kind: str
     t: int
@@ -107,8 +108,7 @@ def walk(p: EinsumProblem, target: Target, mp: Mapping):
         for child, parent, key, extents in reversed(changed):
             current[out][child] = key
             visited = seen[out].setdefault(child, set())
-            if key in visited:
-                yield Move("reload", out, child, parent, key, extents)
+            yield Move("reload" if key in visited else "start", out, child, parent, key, extents)
             visited.add(key)
         tiles = []
         for offs in itertools.product(*(range(S[r]) for r in range(R))):
@@ -169,6 +169,8 @@ def reference_counts(p: EinsumProblem, target: Target, mp: Mapping) -> tuple[np.
 
     for ev in walk(p, target, mp):
         if isinstance(ev, Move):
+            if ev.kind == "start":
+                continue
             e = prod(ev.extents)
             b = p.nbytes(ev.t, e)
             if ev.kind in ("fill", "reload"):

@@ -106,6 +106,25 @@ class Mapping:
                        tuple(row[layout.keep(0):layout.keep(0) + L]), tuple(row[layout.db(0):layout.db(0) + L]),
                        row[layout.swap], row[layout.resident])
 
+    @staticmethod
+    def tiled(problem: EinsumProblem, target: Target, tiles: dict, order: str | tuple | None = None,
+              double_buffer: bool = True, swap: int = 0) -> "Mapping":
+        """The simple mapping most people write by hand: compute tiles of `tiles` (rank -> extent, the
+        rest whole) held in the innermost SRAM, walked by DRAM-level loops in `order` (rank names,
+        outermost first); every level keeps every tensor; all SRAMs double-buffer or none do."""
+        R, L, T = problem.R, target.L, problem.T
+        C = tuple(min(int(tiles.get(r, n)), n) for r, n in zip(problem.ranks, problem.sizes))
+        F = [[1] * R for _ in range(L)]
+        F[L - 1] = [-(-n // c) for n, c in zip(problem.sizes, C)]
+        order = tuple(order) if order is not None else problem.ranks
+        perm_top = tuple(problem.ranks.index(r) for r in order)
+        perm_top += tuple(r for r in range(R) if r not in perm_top)
+        ident = tuple(range(R))
+        all_t = (1 << T) - 1
+        db = all_t if double_buffer else 0
+        return Mapping(C, (1,) * R, tuple(tuple(f) for f in F), tuple(ident for _ in range(L - 1)) + (perm_top,),
+                       (all_t,) * L, (db,) * (L - 1) + (0,), swap)
+
     def to_row(self, layout: Layout) -> np.ndarray:
         row = np.zeros(layout.width, np.int64)
         R = layout.R
@@ -199,7 +218,7 @@ class MapSpace:
 
     def sample_digits(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n random points of the space, one digit per choice, uniform per choice."""
-        return np.stack([rng.integers(0, k, size=n) for k in self.radices], axis=1).astype(np.int64)
+        return rng.integers(0, np.array(self.radices, np.int64), size=(n, len(self.radices)), dtype=np.int64)
 
     def index_digits(self, start: int, n: int) -> np.ndarray:
         """Digits of the mappings numbered start .. start+n-1 (mixed radix, last choice fastest)."""
