@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=float, default=None, help="wall-time budget per Einsum (not deterministic)")
     p.add_argument("--seed", type=int, default=0, help="seed of the search's random generator")
     p.add_argument("--placement", default="by-kind", help="placement policy: by-kind or by-intensity")
-    p.add_argument("--fuse", action="store_true", help="fuse consecutive Einsums whose intermediate fits on chip")
+    p.add_argument("--fuse", action="store_true", help="fuse consecutive Einsums whose intermediate fits on chip (not implemented yet: errors)")
     p.set_defaults(func=run)
 
 
