@@ -1,7 +1,11 @@
-"""Mappers: map spaces, cost models and search strategies that turn a workload into a `Program`."""
-from loomsim.mappers.gemm import GemmCost, GemmMapping, GemmMapSpace, GemmProblem, GemmTarget, evaluate
-from loomsim.mappers.map import Mapped, map_workload
+"""Mappers: map spaces, the numba cost kernel, search strategies, placement and fusion; output: a `Program`."""
+from loomsim.mappers.cost import Cost, CostModel
+from loomsim.mappers.map import EinsumMapping, Mapped, map_workload, search_einsum
+from loomsim.mappers.problem import EinsumProblem, Target
 from loomsim.mappers.program import MatmulTile, Program, Task, Transfer, VectorOp
+from loomsim.mappers.search import SearchResult, run_search
+from loomsim.mappers.space import MapSpace, Mapping
 
-__all__ = ["GemmCost", "GemmMapping", "GemmMapSpace", "GemmProblem", "GemmTarget", "Mapped", "MatmulTile",
-           "Program", "Task", "Transfer", "VectorOp", "evaluate", "map_workload"]
+__all__ = ["Cost", "CostModel", "EinsumMapping", "EinsumProblem", "MapSpace", "Mapped", "Mapping", "MatmulTile",
+           "Program", "SearchResult", "Target", "Task", "Transfer", "VectorOp", "map_workload", "run_search",
+           "search_einsum"]

@@ -1,104 +1,141 @@
-"""Lower a GEMM mapping to a `Program`: the tile walk, buffer slots and the dependencies between them.
+"""Lower a mapping to simulator tasks: the walker's events become transfers and compute tasks with dependencies.
 
-Each tensor has one buffer slot per stage (two when double buffered), used round robin. A load into a
-slot waits for the last task that used the slot; a compute tile waits for its operand tiles; a store
-waits for the last compute on its output tile. Transfers are emitted in the order a DMA engine would
-queue them: a step's operand loads first, then the store of the output tile just finished, then a
-reload of a partial output, so stores never hold back the next step's prefetch.
+The tile walk is `cost_reference.walk` (the same walk the cost kernel is tested against), so what the
+simulator executes is what the kernel counted. Each tensor has one buffer slot per level, two when
+the level double-buffers it, used round robin:
+
+- a load into a slot waits for the task that last read the slot's previous tile (a compute task at
+  level 0, or a transfer that filled a level below from it) and for the load of its source tile;
+- a compute task waits for its operands' loads and for its output tile (a reload of partial sums, or
+  a free slot);
+- a store waits for the last task that wrote the tile; a reload waits for the store that left it.
+
+Loads of a tensor from the DRAM wait for `after[tensor]` (the producer's last stores, in a cascade).
 """
 from __future__ import annotations
 
-import itertools
+from dataclasses import dataclass, field
+from math import prod
 
-from loomsim.mappers.gemm import RANKS, GemmMapping, GemmProblem, GemmTarget
-from loomsim.mappers.program import MatmulTile, Program, Transfer
+from loomsim.mappers.cost_reference import Group, Move, gemm_dims, walk
+from loomsim.mappers.problem import KIND_SYSTOLIC, EinsumProblem, Target
+from loomsim.mappers.program import MatmulTile, Transfer, VectorOp
+from loomsim.mappers.space import Mapping
 
 
-def _tiles(size: int, tile: int) -> list[tuple[int, int]]:
-    return [(s, min(tile, size - s)) for s in range(0, size, tile)]
+@dataclass
+class Lowered:
+    """Tasks of one Einsum, and what later Einsums must wait for."""
+
+    tasks: list
+    produced: dict = field(default_factory=dict)   # tensor -> ids of the tasks that finished writing it
 
 
 class _Slots:
-    """Round-robin buffer slots of one tensor, each remembering the task that last used it."""
+    """Round-robin buffer slots of one tensor at one level, each remembering its last reader."""
 
     def __init__(self, n: int):
         self.release: list[int | None] = [None] * n
         self.next = 0
         self.current = 0
 
-    def take(self) -> tuple[int, int | None]:
+    def take(self) -> int | None:
         slot = self.next
         self.next = (self.next + 1) % len(self.release)
         self.current = slot
-        return slot, self.release[slot]
+        return self.release[slot]
 
     def used_by(self, task_id: int) -> None:
         self.release[self.current] = task_id
 
 
-def lower(p: GemmProblem, t: GemmTarget, mp: GemmMapping, mapping_info: dict | None = None) -> Program:
-    tiles = {r: _tiles(p.size(r), mp.tile(r)) for r in RANKS}
-    n_slots = 2 if mp.double_buffer else 1
-    sram, dram, link, array = t.sram.name, t.dram.name, t.link.name, t.array.name
+def lower(p: EinsumProblem, target: Target, mp: Mapping, first_id: int = 0,
+          after: dict | None = None) -> Lowered:
+    after = after or {}
+    L, T, out = target.L, p.T, p.T - 1
+    names = p.tensors
+    lv_name = [lev.name for lev in target.levels]
+    slots = {(t, lv): _Slots(2 if (mp.db[lv] >> t) & 1 else 1) for t in range(T) for lv in range(L - 1)}
+    ready = {}        # (t, level) -> id of the task that put the current tile there (None: made in place)
+    last_write = {}   # (t, level) -> id of the last task that wrote the current output tile
+    stored = {}       # (t, level, key) -> id of the store that left that output tile in the parent
     tasks: list = []
+    produced: dict = {}
+    unit = target.unit.name
 
-    def emit(task):
+    def emit(task) -> int:
         tasks.append(task)
         return task.id
 
-    slots = {role: _Slots(n_slots) for role in ("A", "B", "Z")}
-    resident = {"A": None, "B": None}
-    load_of = {"A": None, "B": None}
-    z_key = z_last = z_dep = None
-    z_size = (0, 0)
-    contributions: dict = {}   # z key -> k tiles accumulated so far
-    stored: dict = {}          # z key -> id of the store holding its latest partial
+    def nid() -> int:
+        return first_id + len(tasks)
 
-    def store_current():
-        nonlocal z_key
-        if z_key is None:
-            return
-        sid = emit(Transfer(len(tasks), link, (z_last,), p.z, sram, dram, p.nbytes("Z", z_size[0] * z_size[1]),
-                            f"store {p.z}[m{z_key[0]},n{z_key[1]}]"))
-        slots["Z"].used_by(sid)
-        stored[z_key] = sid
+    def deps(*ids) -> tuple:
+        return tuple(dict.fromkeys(i for i in ids if i is not None))
 
-    loops = [list(enumerate(tiles[r])) for r in mp.order]
-    for step in itertools.product(*loops):
-        idx = {r: step[i] for i, r in enumerate(mp.order)}
-        (im, (m0, sm)), (in_, (n0, sn)), (ik, (k0, sk)) = idx["m"], idx["n"], idx["k"]
-        for role, key, nbytes, tensor in (("A", (im, ik), p.nbytes("A", sm * sk), p.a),
-                                          ("B", (ik, in_), p.nbytes("B", sk * sn), p.b)):
-            if resident[role] != key:
-                _, free_after = slots[role].take()
-                deps = () if free_after is None else (free_after,)
-                label = f"load {tensor}[" + ("m%d,k%d" % key if role == "A" else "k%d,n%d" % key) + "]"
-                load_of[role] = emit(Transfer(len(tasks), link, deps, tensor, dram, sram, nbytes, label))
-                resident[role] = key
-        zk = (im, in_)
-        if zk != z_key:
-            store_current()
-            _, free_after = slots["Z"].take()
-            z_key, z_size = zk, (sm, sn)
-            z_dep = free_after           # the slot must be free (its last store done)
-            if zk in stored:             # a partial result comes back from DRAM
-                deps = tuple(d for d in (free_after, stored[zk]) if d is not None)
-                z_dep = emit(Transfer(len(tasks), link, deps, p.z, dram, sram, p.nbytes("Z", sm * sn),
-                                      f"reload {p.z}[m{im},n{in_}] (partial)"))
-        deps = tuple(d for d in (load_of["A"], load_of["B"], z_dep) if d is not None)
-        accumulate = contributions.get(zk, 0) > 0
-        cid = emit(MatmulTile(len(tasks), array, tuple(dict.fromkeys(deps)), sm, sn, sk, p.a, p.b, p.z, sram,
-                              accumulate, f"{p.z}[m{im},n{in_}] += {p.a}[m{im},k{ik}] * {p.b}[k{ik},n{in_}]"))
-        contributions[zk] = contributions.get(zk, 0) + 1
-        slots["A"].used_by(cid)
-        slots["B"].used_by(cid)
-        z_last = z_dep = cid
-    store_current()
-    info = {"simplifications": ["Mapper: partial sums are kept and spilled at the output's data type "
-                                "(no wider accumulator precision).",
-                                "Mapper: one DMA queue per link, in program order."],
-            "tm": mp.tm, "tn": mp.tn, "tk": mp.tk, "order": mp.order, "double_buffer": mp.double_buffer,
-            "description": mp.describe()}
-    info.update(mapping_info or {})
-    tensors = {p.a: p.dtypes["A"].name, p.b: p.dtypes["B"].name, p.z: p.dtypes["Z"].name}
-    return Program(tuple(tasks), tensors, info)
+    for ev in walk(p, target, mp):
+        if isinstance(ev, Move):
+            t, c, par = ev.t, ev.child, ev.parent
+            path = target.paths[(c, par)]
+            nbytes = p.nbytes(t, prod(ev.extents))
+            tile = f"{names[t]}{list(ev.key)}"
+            if ev.kind == "start":             # a fresh output tile: it needs a free slot, nothing moves
+                ready[(t, c)] = last_write[(t, c)] = slots[(t, c)].take()
+                continue
+            if ev.kind == "fill" or ev.kind == "reload":
+                free = slots[(t, c)].take()
+                src = ready.get((t, par))
+                extra = after.get(names[t], ()) if par == L - 1 else ()
+                back = stored.get((t, par, ev.key)) if ev.kind == "reload" else None
+                tid = emit(Transfer(nid(), path.link, deps(free, src, back, *extra), names[t], lv_name[par], lv_name[c],
+                                    nbytes, f"{ev.kind} {tile} {lv_name[par]}->{lv_name[c]}"))
+                ready[(t, c)] = tid
+                last_write[(t, c)] = tid
+                if par < L - 1:
+                    slots[(t, par)].used_by(tid)
+            else:
+                src = last_write.get((t, c))
+                into = ready.get((t, par)) if par < L - 1 else None
+                tid = emit(Transfer(nid(), path.link, deps(src, into), names[t], lv_name[c], lv_name[par], nbytes,
+                                    f"store {tile} {lv_name[c]}->{lv_name[par]}"))
+                slots[(t, c)].used_by(tid)
+                stored[(t, par, ev.key)] = tid
+                if par < L - 1:
+                    last_write[(t, par)] = tid
+                else:
+                    produced.setdefault(names[t], {})[path.link] = tid
+            continue
+        # a compute group: a fresh output tile (first visit) waits for its slot to be free
+        g: Group = ev
+        first = g.tiles[0].first
+        z_dep = ready.get((out, 0))
+        operand_deps = [ready.get((t, 0)) for t in range(T - 1)]
+        label = f"{names[out]}{list(g.key)}" + ("" if first else " +=")
+        if target.kind == KIND_SYSTOLIC:
+            pieces = tuple(gemm_dims(p, mp.swap, s.extents) for s in g.tiles)
+            a, b = (names[1], names[0]) if mp.swap else (names[0], names[1])
+            bm, m, n, k = pieces[0]
+            task = MatmulTile(nid(), unit, deps(*operand_deps, z_dep), m, n, k, a, b, names[out], lv_name[0],
+                              not first, label, batch=bm, parts=pieces if len(pieces) > 1 else ())
+        else:
+            elems = tuple(prod(s.extents) for s in g.tiles)
+            reads = tuple((names[t], prod(e for e, rel in zip(s.extents, p.relevant[t]) if rel))
+                          for s in g.tiles for t in range(T - 1))
+            zel = [prod(e for e, rel in zip(s.extents, p.relevant[out]) if rel) for s in g.tiles]
+            if not first:
+                reads += tuple((names[out], z) for z in zel)
+            task = VectorOp(nid(), unit, deps(*operand_deps, z_dep), sum(elems), p.ops_per_point, label,
+                            sram=lv_name[0], reads=reads, writes=tuple((names[out], z) for z in zel),
+                            parts=elems if len(elems) > 1 else ())
+        tid = emit(task)
+        for t in range(T - 1):
+            slots[(t, 0)].used_by(tid)
+        slots[(out, 0)].used_by(tid)
+        ready[(out, 0)] = tid
+        last_write[(out, 0)] = tid
+    # a resident output never leaves its SRAM: the consumer waits for its last writer there
+    if (mp.resident >> out) & 1:
+        top = L - 2
+        if (out, top) in last_write:
+            produced.setdefault(names[out], {})["resident"] = last_write[(out, top)]
+    return Lowered(tasks, {t: tuple(ids.values()) for t, ids in produced.items()})

@@ -33,6 +33,9 @@ class MatmulTile:
     """One GEMM tile on a compute array: z[m,n] (+)= a[m,k] * b[k,n] with operands in `sram`.
 
     `accumulate` is true when z already holds partial sums that this tile adds to (it is read).
+    `batch` independent GEMMs of this shape run back to back (the batch ranks of an Einsum, such as
+    the heads of attention). `parts`, when given, splits the tile across that many identical arrays of
+    the unit: one (batch, m, n, k) per array, all running at once and sharing the SRAM's ports.
     """
 
     id: int
@@ -48,11 +51,22 @@ class MatmulTile:
     accumulate: bool = False
     label: str = ""
     kind: str = field(default="matmul", init=False)
+    batch: int = 1
+    parts: tuple[tuple[int, int, int, int], ...] = ()
+
+    def pieces(self) -> tuple[tuple[int, int, int, int], ...]:
+        """(batch, m, n, k) per array the tile runs on."""
+        return self.parts or ((self.batch, self.m, self.n, self.k),)
 
 
 @dataclass(frozen=True)
 class VectorOp:
-    """Element-wise or reduction work on a vector unit: `elements` values, `ops` operations each."""
+    """Element-wise or reduction work on a vector unit: `elements` values, `ops` operations each.
+
+    When `sram` is given, the unit reads `reads` and writes `writes` there ((tensor, elements) per
+    access) and the SRAM's ports bound its time. `parts` splits the elements across that many
+    identical units of the component, running at once.
+    """
 
     id: int
     unit: str
@@ -61,6 +75,10 @@ class VectorOp:
     ops: int = 1
     label: str = ""
     kind: str = field(default="vector", init=False)
+    sram: str = ""
+    reads: tuple[tuple[str, int], ...] = ()
+    writes: tuple[tuple[str, int], ...] = ()
+    parts: tuple[int, ...] = ()
 
 
 Task = Union[Transfer, MatmulTile, VectorOp]

@@ -40,7 +40,7 @@ def _check(arch: ArchSpec, program: Program) -> None:
                             f"'{arch.name}' does not have.")
         for end in ("src", "dst", "sram"):
             name = getattr(task, end, None)
-            if name is not None and name not in arch:
+            if name and name not in arch:
                 raise LoomError(f"program task {task.id} ({task.label}) uses '{name}', not in '{arch.name}'.")
 
 
@@ -57,7 +57,7 @@ def simulate(arch: ArchSpec, program: Program, workload: str = "") -> SimResult:
                             + (f" (it runs: {', '.join(model.accepts)})." if model.accepts else "."))
         for end in ("src", "dst", "sram"):
             name = getattr(task, end, None)
-            if name is not None and not hasattr(ctx.models[name], "access"):
+            if name and not hasattr(ctx.models[name], "access"):
                 raise LoomError(f"program task {task.id} ({task.label}) uses '{name}' as a memory, but it is a "
                                 f"{ctx.models[name].spec.type_name}.")
     env = ctx.env

@@ -209,25 +209,43 @@ class SystolicArrayModel(ComponentModel):
     def execute(self, task, done):
         env, spec = self.ctx.env, self.spec
         sram = self.ctx.models[task.sram]
-        cycles = tile_cycles(spec.dataflow, spec.rows, spec.cols, task.m, task.n, task.k)
-        traffic = tile_traffic(spec.dataflow, spec.rows, spec.cols, task.m, task.n, task.k, task.accumulate)
         nb = self.ctx.nbytes
-        moved = {("read", task.a): nb(task.a, traffic.a_reads), ("read", task.b): nb(task.b, traffic.b_reads),
-                 ("read", task.z): nb(task.z, traffic.z_reads), ("write", task.z): nb(task.z, traffic.z_writes)}
-        start, end = ps_of_cycles(env.now, cycles, spec.clock)
-        sram_end = start + sram.transfer_ps(sum(moved.values()))
-        if sram_end > end:                  # the SRAM ports, not the array, set the pace
-            self.add("sram_bound", "", 1, "tile")
-            end = sram_end
+        pieces = task.pieces()
+        if len(pieces) > spec.count:
+            raise LoomError(f"task {task.id} ({task.label}) splits a tile across {len(pieces)} arrays, but "
+                            f"'{self.name}' has count {spec.count}.")
+        # each array runs its piece; the SRAM's ports are shared equally by the arrays in use
+        ways = len(pieces)
+        duration, moved, cycles_sum, macs = 0, [], 0, 0
+        parts = [0, 0, 0, 0]
+        for b, m, n, k in pieces:
+            cycles = b * tile_cycles(spec.dataflow, spec.rows, spec.cols, m, n, k)
+            tr = tile_traffic(spec.dataflow, spec.rows, spec.cols, m, n, k, task.accumulate)
+            piece = {("read", task.a): nb(task.a, b * tr.a_reads), ("read", task.b): nb(task.b, b * tr.b_reads),
+                     ("read", task.z): nb(task.z, b * tr.z_reads), ("write", task.z): nb(task.z, b * tr.z_writes)}
+            moved.append(piece)
+            start, end = ps_of_cycles(env.now, cycles, spec.clock)
+            array_ps = end - start
+            sram_ps = sram.transfer_ps(sum(piece.values()) * ways)
+            if sram_ps > array_ps:          # the SRAM ports, not the array, set the pace
+                self.add("sram_bound", "", 1, "tile")
+            duration = max(duration, array_ps, sram_ps)
+            cycles_sum += cycles
+            macs += b * m * n * k
+            fc = tile_breakdown(spec.dataflow, spec.rows, spec.cols, m, n, k)
+            for i, phase in enumerate(("preload", "fill", "stream", "drain")):
+                parts[i] += b * getattr(fc, phase)
+        start, _ = ps_of_cycles(env.now, 0, spec.clock)
+        end = start + duration
         yield env.timeout(end - env.now)
         self.mark_busy(start, end)
-        parts = tile_breakdown(spec.dataflow, spec.rows, spec.cols, task.m, task.n, task.k)
-        self.add("mac", "", task.m * task.n * task.k, "MAC")
-        self.add("cycles", "", cycles, "cycle")
-        for phase in ("preload", "fill", "stream", "drain"):
-            self.add(f"cycles.{phase}", "", getattr(parts, phase), "cycle")
-        for (action, tensor), nbytes in moved.items():
-            sram.access(action, tensor, nbytes)
+        self.add("mac", "", macs, "MAC")
+        self.add("cycles", "", cycles_sum, "cycle")
+        for i, phase in enumerate(("preload", "fill", "stream", "drain")):
+            self.add(f"cycles.{phase}", "", parts[i], "cycle")
+        for piece in moved:
+            for (action, tensor), nbytes in piece.items():
+                sram.access(action, tensor, nbytes)
         self.ctx.record(task, start, end)
         done.succeed()
 
@@ -245,8 +263,23 @@ class VectorUnitModel(ComponentModel):
     def execute(self, task, done):
         env, spec = self.ctx.env, self.spec
         ops = task.elements * task.ops
-        cycles = -(-ops // (spec.lanes * spec.ops_per_cycle))
+        pieces = task.parts or (task.elements,)
+        if len(pieces) > spec.count:
+            raise LoomError(f"task {task.id} ({task.label}) splits across {len(pieces)} units, but '{self.name}' "
+                            f"has count {spec.count}.")
+        per_cycle = spec.lanes * spec.ops_per_cycle
+        cycles = max(-(-e * task.ops // per_cycle) for e in pieces)
         start, end = ps_of_cycles(env.now, cycles, spec.clock)
+        if task.sram:
+            sram = self.ctx.models[task.sram]
+            nb = self.ctx.nbytes
+            moved = [("read", t, nb(t, e)) for t, e in task.reads] + [("write", t, nb(t, e)) for t, e in task.writes]
+            sram_end = start + sram.transfer_ps(sum(b for _, _, b in moved))
+            if sram_end > end:
+                self.add("sram_bound", "", 1, "op")
+                end = sram_end
+            for action, t, b in moved:
+                sram.access(action, t, b)
         yield env.timeout(end - env.now)
         self.mark_busy(start, end)
         self.add("op", "", ops, "op")

@@ -140,7 +140,7 @@ def collect(ctx, program, workload: str, wall_seconds: float) -> SimResult:
         entry = {"name": name, "type": spec.type_name, "busy_ps": model.busy_ps, "intervals": model.intervals,
                  "clock_hz": getattr(spec, "clock", None) or 0}
         if spec.type_name == "systolic_array":
-            entry["pes"] = spec.rows * spec.cols
+            entry["pes"] = spec.pes
         components.append(entry)
         for c, value in sorted(model.counts.items(), key=lambda kv: (kv[0].action, kv[0].operand, kv[0].unit)):
             counts.append({"component": name, "action": c.action, "operand": c.operand, "unit": c.unit,

@@ -6,8 +6,8 @@ import pytest
 from loomsim.arch import parse_arch
 from loomsim.arch.units import edge_time_ps
 from loomsim.errors import LoomError
-from loomsim.mappers import GemmMapping, GemmProblem, GemmTarget, MatmulTile, Program, Transfer, VectorOp
-from loomsim.mappers.lower import lower
+from loomsim.mappers import EinsumProblem, Mapping, MatmulTile, Program, Target, Transfer, VectorOp
+from loomsim.mappers.lower import lower as _lower
 from loomsim.simulator import SimResult, simulate
 from loomsim.simulator.systolic import tile_cycles
 from loomsim.workloads import gemm
@@ -25,6 +25,17 @@ links:
 energy:
   vector.fp32: 0.5pJ
 """
+
+
+def _problem(cascade):
+    return EinsumProblem.from_einsum(cascade, cascade.einsums[0])
+
+
+def lower(p, t, tiles, order, double_buffer):
+    """A program for GEMM tiles (m, n, k) held in the SRAM, walked in `order` (outermost first)."""
+    mp = Mapping.tiled(p, t, dict(zip("mnk", tiles)), order, double_buffer)
+    low = _lower(p, t, mp)
+    return Program(tuple(low.tasks), {n: d.name for n, d in zip(p.tensors, p.dtypes)})
 
 
 def arch(clock="1GHz"):
@@ -45,8 +56,8 @@ def test_back_to_back_transfers_run_at_peak_bandwidth_plus_one_latency():
 def test_one_tile_program_equals_the_closed_form():
     a = arch()
     M, N, K = 16, 24, 12
-    p, t = GemmProblem.from_cascade(gemm(M, N, K)), GemmTarget.from_arch(a)
-    r = simulate(a, lower(p, t, GemmMapping(M, N, K, "mnk", False)))
+    p, t = _problem(gemm(M, N, K)), Target.from_arch(a)
+    r = simulate(a, lower(p, t, (M, N, K), "mnk", False))
     ps = lambda nbytes: math.ceil(nbytes * 1e12 / 10e9)  # noqa: E731
     lat = 50_000
     load_done = ps(M * K * 2) + ps(K * N * 2) + lat   # A then B share the DRAM bus
@@ -58,9 +69,9 @@ def test_one_tile_program_equals_the_closed_form():
 
 def test_double_buffering_overlaps_transfers_with_compute():
     a = arch()
-    p, t = GemmProblem.from_cascade(gemm(64, 64, 64)), GemmTarget.from_arch(a)
-    single = simulate(a, lower(p, t, GemmMapping(64, 8, 64, "mnk", False)))
-    double = simulate(a, lower(p, t, GemmMapping(64, 8, 64, "mnk", True)))
+    p, t = _problem(gemm(64, 64, 64)), Target.from_arch(a)
+    single = simulate(a, lower(p, t, (64, 8, 64), "mnk", False))
+    double = simulate(a, lower(p, t, (64, 8, 64), "mnk", True))
     compute = double.count("pe", "cycles", "cycle") * 1000
     dma = sum(c["busy_ps"] for c in double.components if c["name"] == "mem")
     assert double.total_ps < single.total_ps
@@ -70,8 +81,8 @@ def test_double_buffering_overlaps_transfers_with_compute():
 
 def test_compute_starts_on_a_clock_edge_of_a_non_integer_period():
     a = arch("940MHz")
-    p, t = GemmProblem.from_cascade(gemm(8, 8, 8)), GemmTarget.from_arch(a)
-    r = simulate(a, lower(p, t, GemmMapping(8, 8, 8, "mnk", False)))
+    p, t = _problem(gemm(8, 8, 8)), Target.from_arch(a)
+    r = simulate(a, lower(p, t, (8, 8, 8), "mnk", False))
     i = r.tasks["kind"].index("matmul")
     start, end = r.tasks["start_ps"][i], r.tasks["end_ps"][i]
     k0 = round(start * 940e6 / 1e12)
@@ -88,8 +99,8 @@ def test_vector_unit_timing_and_energy():
 
 def test_energy_is_counts_times_the_table():
     a = arch()
-    p, t = GemmProblem.from_cascade(gemm(32, 32, 32)), GemmTarget.from_arch(a)
-    r = simulate(a, lower(p, t, GemmMapping(16, 16, 16, "nmk", True)))
+    p, t = _problem(gemm(32, 32, 32)), Target.from_arch(a)
+    r = simulate(a, lower(p, t, (16, 16, 16), "nmk", True))
     by = {(e["component"], e["action"]): e["pj"] for e in r.energy}
     assert by[("pe", "mac")] == pytest.approx(32 ** 3 * a.energy["mac.bf16"])
     assert by[("buf", "read")] == pytest.approx(r.count("buf", "read", "access") * a["buf"].read_energy)
@@ -99,8 +110,8 @@ def test_energy_is_counts_times_the_table():
 
 def test_same_inputs_give_identical_results(tmp_path):
     a = arch()
-    p, t = GemmProblem.from_cascade(gemm(40, 24, 16)), GemmTarget.from_arch(a)
-    prog = lower(p, t, GemmMapping(16, 8, 8, "kmn", True))
+    p, t = _problem(gemm(40, 24, 16)), Target.from_arch(a)
+    prog = lower(p, t, (16, 8, 8), "kmn", True)
     r1, r2 = simulate(a, prog), simulate(a, prog)
     r1.wall_seconds = r2.wall_seconds = 0.0
     assert r1.to_json() == r2.to_json()

@@ -21,10 +21,13 @@ class SystolicArraySpec(ComponentSpec):
                           help="which operand stays in the PEs: ws weights, os outputs, is inputs")
     clock: int = param(FREQUENCY, default=None, help=CLOCK_HELP)
     dtype: str = param(Choice(*DTYPE_NAMES), default="bf16", help="operand data type; picks the mac.<dtype> energy")
+    count: int = param(Count(), default=1, help="identical arrays sharing the same memories (a mapper may split a "
+                                                "tile across them)")
 
     @property
     def pes(self) -> int:
-        return self.rows * self.cols
+        """PEs over all `count` arrays."""
+        return self.rows * self.cols * self.count
 
     def energy_keys(self) -> tuple[str, ...]:
         return (f"mac.{self.dtype}",)
@@ -42,6 +45,8 @@ class VectorUnitSpec(ComponentSpec):
     ops_per_cycle: int = param(Count(), default=1, help="operations each lane completes per cycle")
     clock: int = param(FREQUENCY, default=None, help=CLOCK_HELP)
     dtype: str = param(Choice(*DTYPE_NAMES), default="fp32", help="arithmetic data type; picks vector.<dtype> energy")
+    count: int = param(Count(), default=1, help="identical units sharing the same memories (a mapper may split a "
+                                                "tile across them)")
 
     def resolve(self, arch_clock_hz, energy):
         return {"clock": arch_clock_hz} if self.clock is None else {}
