@@ -40,6 +40,14 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     # The same figure is used for bf16: a bf16 multiplier (8-bit significand) is no larger than an
     # fp16 one (11-bit), so this errs high. No separate bf16 figure with a source was found.
     "mac.bf16": ("0.46pJ", "fp16 figure of Duplex LLMSimulator applied to bf16 (no bf16 source found)"),
+    # No vector-lane figure was found beside the MAC above. Derived: the Duplex FP16 MAC (0.46 pJ) split
+    # in the proportions of Horowitz's 45 nm figures (ISSCC'14 "Computing's energy problem": FP16 add
+    # 0.4 pJ, FP16 mult 1.1 pJ, FP32 add 0.9 pJ), so one add-class lane operation costs
+    # 0.46 x 0.4/1.5 = 0.12 pJ in fp16/bf16 and 0.46 x 0.9/1.5 = 0.28 pJ in fp32. Every vector operation
+    # (exp, rsqrt, ...) is charged as one such operation: a named simplification.
+    "vector.fp16": ("0.12pJ", "derived: Duplex 0.46 pJ FP16 MAC x Horowitz ISSCC'14 FP16 add/MAC = 0.4/1.5"),
+    "vector.bf16": ("0.12pJ", "derived: as vector.fp16"),
+    "vector.fp32": ("0.28pJ", "derived: Duplex 0.46 pJ FP16 MAC x Horowitz ISSCC'14 FP32 add/FP16 MAC = 0.9/1.5"),
     # AttAcc (scale-snu/attacc_simulator src/config.py) charges 0.3 pJ/bit for the GPU L2
     # (ENERGY_TABLE['GPU']['l2'] = 0.3 * 8 pJ per byte; ref arXiv 1509.02308).
     "sram.read": ("0.3pJ/bit", "AttAcc src/config.py L2 SRAM: 0.3 pJ/bit"),
