@@ -31,7 +31,10 @@ def _parse_cycles(v):
         if v < 0:
             raise UnitError(f"{v} is negative.", "a cycle count >= 0")
         return Cycles(v)
-    value = units.parse_time(v)
+    try:
+        value = units.parse_time(v)
+    except UnitError as exc:
+        raise UnitError(str(exc), "a cycle count such as 14, or a time such as '13.75ns'") from None
     if (value.n if isinstance(value, Cycles) else value) < 0:
         raise UnitError(f"{v!r} is negative.", "a non-negative time")
     return value

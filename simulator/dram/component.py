@@ -27,7 +27,9 @@ from loomsim.simulator.dram.state import H_PACTB, H_PCOMPB, INF, State
 
 @dataclass
 class Submission:
-    """One stream or bundle: its requests (or PIM op ids), its SimPy event, and its results."""
+    """One stream or bundle: its requests (or PIM op ids), its SimPy event, and its results. The event's
+    value is the Submission itself, so a requester can read `done_ps` and, for a stream, every
+    request's completion (`request_done_ps()`)."""
 
     kind: str                     # "stream" or "pim"
     ids: np.ndarray               # request ids (stream) or PIM op ids (pim)
@@ -37,6 +39,15 @@ class Submission:
     done_cycle: int = -1
     request_done: np.ndarray | None = None      # per request, in submission order (streams)
     pending: set = field(default_factory=set)
+    tck_ps: int = 0
+
+    @property
+    def done_ps(self) -> int:
+        return self.done_cycle * self.tck_ps
+
+    def request_done_ps(self) -> np.ndarray:
+        """Completion time of every request of a stream, in ps, in the order submitted."""
+        return self.request_done * self.tck_ps
 
 
 class DramSystem:
@@ -66,12 +77,12 @@ class DramSystem:
 
     def stream(self, addr, write, label: str = "") -> simpy.Event:
         """Requests (byte addresses; `write` 0/1 per request or one value) arriving now; the returned event
-        fires when the last one completes, with the completion time in ps as its value."""
+        fires when the last one completes, with the `Submission` (completion times) as its value."""
         addr = np.asarray(addr, dtype=np.int64)
         now = self._commit_to_now()
         ids = self.engine.submit(addr, write, now)
         sub = Submission("stream", ids, self.env.event(), now, label,
-                         request_done=np.full(addr.size, -1, dtype=np.int64))
+                         request_done=np.full(addr.size, -1, dtype=np.int64), tck_ps=self.tck)
         sub.pending = set(range(addr.size))
         for k, i in enumerate(ids.tolist()):
             self.by_request[i] = (sub, k)
@@ -83,7 +94,8 @@ class DramSystem:
         bundle.validate(self.device)
         now = self._commit_to_now()
         ids = self.engine.submit_pim(bundle.channel, [s.encoded() for s in bundle.steps], now)
-        sub = Submission("pim", np.asarray(ids, dtype=np.int64), self.env.event(), now, bundle.label)
+        sub = Submission("pim", np.asarray(ids, dtype=np.int64), self.env.event(), now, bundle.label,
+                         tck_ps=self.tck)
         sub.pending = set(ids)
         for i in ids:
             self.by_op[i] = sub
@@ -126,13 +138,13 @@ class DramSystem:
         sub.done_cycle = max(done_cycle, sub.submitted_cycle)
         at = self.ps_of(sub.done_cycle)
         if at <= self.env.now:
-            sub.event.succeed(self.env.now)
+            sub.event.succeed(sub)
         else:                                          # data still on its way: fire when it lands
-            self.env.process(self._fire_at(sub.event, at))
+            self.env.process(self._fire_at(sub, at))
 
-    def _fire_at(self, event, at):
+    def _fire_at(self, sub, at):
         yield self.env.timeout(at - self.env.now)
-        event.succeed(at)
+        sub.event.succeed(sub)
 
     def _predict(self) -> None:
         """Run a copy of the engine to completion; wake up at the earliest completion it predicts."""
