@@ -1,24 +1,14 @@
 """`loom dram` and `loom bench dram` as a user runs them, and the trace reader's errors."""
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from loomsim.errors import LoomError
 from loomsim.simulator.dram.trace import read_trace
-
-LOOM = shutil.which("loom", path=str(Path(sys.executable).parent)) or shutil.which("loom")
-
-
-def loom(*args, cwd):
-    cmd = [LOOM, *args] if LOOM else [sys.executable, "-m", "loomsim.cli", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+from test_cli import LOOM, loom
 
 
 def test_dram_run_on_a_pattern_prints_throughput_hits_latency_energy_and_writes_json(tmp_path):

@@ -39,6 +39,11 @@ def register(sub) -> None:
                                      "and every timing rule the engine enforces.")
     sh.add_argument("device", help="a preset name or a device YAML file")
     sh.set_defaults(func=show)
+    de = dsub.add_parser("describe", help="the parameters of a device file, section by section",
+                         description="Every parameter a device YAML (or a dram component's timing:/organisation: "
+                                     "overrides) may give: kind, unit, default and help.")
+    de.add_argument("section", nargs="?", help="organisation, timing, power, energy, pim or controller (default: all)")
+    de.set_defaults(func=describe)
     p.set_defaults(func=None, parser=p)
 
 
@@ -109,11 +114,30 @@ def presets(args) -> int:
     return 0
 
 
+def describe(args) -> int:
+    from loomsim.arch.dram_device import SECTIONS
+    from loomsim.arch.params import params_of
+    from loomsim.errors import choices_text, closest
+
+    names = [args.section] if args.section else list(SECTIONS)
+    for name in names:
+        if name not in SECTIONS:
+            hint = closest(name, SECTIONS)
+            raise LoomError(f"unknown device section '{name}'; valid: {choices_text(SECTIONS)}."
+                            + (f" Did you mean '{hint}'?" if hint else ""))
+        cls = SECTIONS[name]
+        rows = [[p.key, p.kind.name, p.kind.unit, "required" if p.required else
+                 ("derived" if p.default_text is None else str(p.default_text)), p.help] for p in params_of(cls)]
+        print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        print(fmt.table(rows, ["parameter", "kind", "unit", "default", "help"]), end="\n\n")
+    return 0
+
+
 def show(args) -> int:
     import yaml
 
     from loomsim.arch.dram_presets import load_device
-    from loomsim.simulator.dram.commands import pim_rules, rules
+    from loomsim.simulator.dram.commands import rules
 
     d = load_device(args.device)
     print(f"# {d.describe()}")

@@ -63,6 +63,14 @@ class Rule:
         return f"{prev} -> {foll} ({SCOPE_NAMES[self.scope]}) >= {self.latency}: {self.name}"
 
 
+def _adder(out: list[Rule]):
+    """r(name, scope, preceding, following, latency): append a rule; a zero latency constrains nothing."""
+    def r(name, scope, prev, foll, latency):
+        if latency > 0:
+            out.append(Rule(name, scope, tuple(prev), tuple(foll), int(latency)))
+    return r
+
+
 def rules(device: DramDevice) -> list[Rule]:
     """Every pairwise timing rule of the device, memory and PIM, for its PIM mode."""
     t, o = device.timing, device.org
@@ -73,10 +81,7 @@ def rules(device: DramDevice) -> list[Rule]:
     wr_rd_l, wr_rd_s = t.CWL + BL + t.tWTR_L, t.CWL + BL + t.tWTR_S
     wr_pre = t.CWL + BL + t.tWR
     out: list[Rule] = []
-
-    def r(name, scope, prev, foll, latency):
-        if latency > 0:
-            out.append(Rule(name, scope, tuple(prev), tuple(foll), int(latency)))
+    r = _adder(out)
 
     # -- command buses: one command per bus per cycle; an ACT may take several bus cycles (HBM3)
     rows, cols = ROW_COMMANDS, COLUMN_COMMANDS
@@ -152,10 +157,7 @@ def pim_rules(device: DramDevice, rd_rd_l, rd_rd_s, wr_rd_l, wr_rd_s, rd_wr) -> 
         return []
     dual = PIM_MODES[p.mode] == PIM_DUAL
     out: list[Rule] = []
-
-    def r(name, scope, prev, foll, latency):
-        if latency > 0:
-            out.append(Rule(name, scope, tuple(prev), tuple(foll), int(latency)))
+    r = _adder(out)
 
     r("PIM_ACT to PIM_ACT, same bank: tRC", BANK, (PACT,), (PACT,), t.tRC)
     r("PIM_ACT to PIM_COMP, same bank: tRCDRD", BANK, (PACT,), (PCOMP,), t.tRCDRD)
