@@ -76,13 +76,14 @@ def run_stream(device: DramDevice, chunks: Iterable[Chunk], cycles: int | None =
     """Simulate every request of `chunks` (or up to cycle `cycles`) and summarise."""
     engine = DramEngine(device)
     lat = _Latency()
-    completed = reads = writes = 0
+    completed = reads = writes = last_done = 0
     limit = INF if cycles is None else cycles
     wall0 = time.perf_counter()
 
     def absorb(out):
-        nonlocal completed, reads, writes
+        nonlocal completed, reads, writes, last_done
         w = out.write.astype(bool)
+        last_done = max(last_done, int(out.done.max()) if out.done.size else 0)
         completed += out.id.size
         writes += int(w.sum())
         reads += int((~w).sum())
@@ -98,7 +99,7 @@ def run_stream(device: DramDevice, chunks: Iterable[Chunk], cycles: int | None =
         absorb(engine.run(until=min(int(chunk.arrival[keep][-1]), limit)))
     absorb(engine.run(until=limit))
     wall = time.perf_counter() - wall0
-    end = engine.now + 1 if cycles is None else cycles
+    end = max(last_done, engine.now + 1) if cycles is None else cycles     # the last data beat ends the run
     counts = engine.counts()
     col = counts["RD"] + counts["WR"] + counts["RDA"] + counts["WRA"]
     rep = energy(device, counts, int(engine.st.chs[:, H_PACTB].sum()), int(engine.st.chs[:, H_PCOMPB].sum()),
