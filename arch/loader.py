@@ -221,7 +221,18 @@ class _Builder:
         if len(self.problems) > before:
             return None
         spec = cls(name=name, **values)
-        fills = spec.resolve(clock, energy.values)
+        try:
+            for key, message, expected in spec.check():
+                self.problem(body, key if key in body else None, f"{path}.{key}", message, expected)
+            if len(self.problems) > before:
+                return None
+            fills = spec.resolve(clock, energy.values)
+        except ConfigError as exc:                 # a referenced file (a DRAM preset) has problems of its own
+            self.problems += exc.problems
+            return None
+        except LoomError as exc:
+            self.problem(body, None, path, str(exc))
+            return None
         spec = dataclasses.replace(spec, **fills) if fills else spec
         self.check_resolved(spec, body, path, energy)
         return spec

@@ -25,6 +25,11 @@ class ComponentSpec(Spec):
         """Values to fill in from the architecture (inherited clock, table energies); {} if none."""
         return {}
 
+    def check(self) -> "list[tuple[str, str, str]]":
+        """Problems among parameters that their one-by-one declarations cannot see:
+        (YAML key, message, expected). The loader reports them with file and line."""
+        return []
+
 
 _COMPONENTS: Registry[type[ComponentSpec]] = Registry("component type")
 

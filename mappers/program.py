@@ -15,7 +15,14 @@ from loomsim.errors import LoomError
 
 @dataclass(frozen=True)
 class Transfer:
-    """Move `nbytes` of `tensor` from component `src` to `dst` over link `unit` (a DMA)."""
+    """Move `nbytes` of `tensor` from component `src` to `dst` over link `unit` (a DMA).
+
+    Optional DRAM layout, for a cycle-level `dram` at either end: the transfer moves `rows` pieces of
+    `row_bytes` bytes, the first at byte `address` of the DRAM and each next one `stride` bytes further
+    (a tile of a row-major matrix: rows = tile rows, row_bytes = tile width x element size, stride =
+    matrix row pitch). Without `address`, the DRAM streams `nbytes` from a per-tensor cursor in a
+    region of its own for each tensor (see `simulator.models.DramModel`).
+    """
 
     id: int
     unit: str
@@ -25,6 +32,10 @@ class Transfer:
     dst: str
     nbytes: int
     label: str = ""
+    address: int | None = None
+    rows: int = 1
+    row_bytes: int = 0
+    stride: int = 0
     kind: str = field(default="transfer", init=False)
 
 
@@ -81,7 +92,19 @@ class VectorOp:
     parts: tuple[int, ...] = ()
 
 
-Task = Union[Transfer, MatmulTile, VectorOp]
+@dataclass(frozen=True)
+class PimTask:
+    """A PIM command bundle (`loomsim.simulator.dram.pim.PimBundle`) run by cycle-level DRAM `unit`."""
+
+    id: int
+    unit: str
+    deps: tuple[int, ...]
+    bundle: Any
+    label: str = ""
+    kind: str = field(default="pim", init=False)
+
+
+Task = Union[Transfer, MatmulTile, VectorOp, PimTask]
 
 
 @dataclass(frozen=True)

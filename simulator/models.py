@@ -113,17 +113,26 @@ class SramModel(ComponentModel):
 
 @model_for("dram")
 class DramModel(ComponentModel):
-    """Peak bandwidth shared in request order, plus the unloaded latency per transfer.
-
-    Simplification (named): no banks, rows or refresh; the cycle-level DRAM engine replaces this.
-    """
-
-    simplifications = ("DRAM: peak bandwidth shared in request order plus the unloaded latency per transfer; "
-                       "no banks, row hits or refresh (the cycle-level DRAM engine is a separate issue).",)
+    """Off-chip DRAM. With a preset, the cycle-level engine (`simulator.dram`) times every command and
+    transfers become request streams; without one, peak bandwidth shared in request order plus the
+    unloaded latency per transfer."""
 
     def __init__(self, spec, ctx):
         super().__init__(spec, ctx)
-        self.bus = simpy.Resource(ctx.env, capacity=1)
+        self.cycle_level = spec.cycle_level
+        if self.cycle_level:
+            from loomsim.simulator.dram.component import DramSystem
+            from loomsim.simulator.dram.layout import TensorLayout
+            self.system = DramSystem(ctx.env, spec.device())
+            self.layout = TensorLayout(self.system.device)
+            self.accepts = ("pim",)
+            self.simplifications = self.system.device_notes()
+            self._seen: Counter = Counter()
+        else:
+            self.bus = simpy.Resource(ctx.env, capacity=1)
+            self.simplifications = ("DRAM: peak bandwidth shared in request order plus the unloaded latency per "
+                                    "transfer; no banks, row hits or refresh (give the dram a preset: for the "
+                                    "cycle-level engine).",)
 
     def access(self, action: str, operand: str, nbytes: int) -> None:
         self.add(action, operand, nbytes, "B")
@@ -136,12 +145,50 @@ class DramModel(ComponentModel):
     def latency_ps(self) -> int:
         return self.spec.latency_ps()
 
+    # ---- cycle-level ----------------------------------------------------------------------------
+
+    def stream(self, task, write: bool) -> simpy.Event:
+        """Submit a transfer's requests now; the event fires when its last request completes."""
+        addr = self.layout.addresses(task)
+        event = self.system.stream(addr, int(write), label=task.label)
+        self.add("request", task.tensor, addr.size, "request")
+        return event
+
+    def execute(self, task, done):
+        """Run a PIM bundle task: one event, when the bundle's last command is done."""
+        env = self.ctx.env
+        start = env.now
+        yield self.system.bundle(task.bundle)
+        self.mark_busy(start, env.now)
+        self.sync_counts()
+        self.add("pim_bundle", task.label, 1, "bundle")
+        self.ctx.record(task, start, env.now)
+        done.succeed()
+
+    def sync_counts(self) -> None:
+        """Command counts so far (a Counter delta, so the result's counts stay current)."""
+        for name, n in self.system.engine.counts().items():
+            if n != self._seen[name]:
+                self.add(name, "", n - self._seen[name], "command")
+                self._seen[name] = n
+
     def energy(self):
-        rows = []
-        for action, per_bit in (("read", self.spec.read_energy_per_bit), ("write", self.spec.write_energy_per_bit)):
-            nbytes = sum(v for c, v in self.counts.items() if c.action == action and c.unit == "B")
-            rows.append((action, nbytes * 8 * per_bit))
-        return rows
+        if not self.cycle_level:
+            rows = []
+            for action, per_bit in (("read", self.spec.read_energy_per_bit), ("write", self.spec.write_energy_per_bit)):
+                nbytes = sum(v for c, v in self.counts.items() if c.action == action and c.unit == "B")
+                rows.append((action, nbytes * 8 * per_bit))
+            return rows
+        self.system.finish()
+        self.sync_counts()
+        report = self.system.energy(self.system.cycle_at(self.ctx.env.now))
+        if report.model == "none":           # no device energy model: the per-bit figures of the spec
+            rows = []
+            for action, per_bit in (("read", self.spec.read_energy_per_bit), ("write", self.spec.write_energy_per_bit)):
+                nbytes = sum(v for c, v in self.counts.items() if c.action == action and c.unit == "B")
+                rows.append((action, nbytes * 8 * per_bit))
+            return rows
+        return sorted(report.pj.items())
 
 
 @model_for("link")
@@ -150,7 +197,9 @@ class LinkModel(ComponentModel):
 
     A transfer holds the link (and the DRAM bus at either end) for bytes / bandwidth, where the
     bandwidth is the smallest of the link's and both ends'; its data arrives one latency (DRAM
-    latency plus link latency) later, while the next transfer already streams.
+    latency plus link latency) later, while the next transfer already streams. With a cycle-level
+    DRAM at an end, the DRAM engine decides when its requests complete instead, and the transfer ends
+    when both the DRAM is done and the link has moved the bytes.
     """
 
     accepts = ("transfer",)
@@ -161,6 +210,10 @@ class LinkModel(ComponentModel):
         if {task.src, task.dst} != {self.spec.src, self.spec.dst}:
             raise LoomError(f"task {task.id} ({task.label}) moves {task.src}->{task.dst} over link '{self.name}', "
                             f"which joins {self.spec.src} and {self.spec.dst}.")
+        cycle = [m for m in (src, dst) if isinstance(m, DramModel) and m.cycle_level]
+        if cycle:
+            yield from self._execute_cycle_level(task, done, src, dst, cycle[0])
+            return
         bw = min(self.spec.bandwidth, src.bandwidth, dst.bandwidth)
         occupancy = -(-task.nbytes * PS_PER_S // int(bw)) if task.nbytes else 0
         latency = self.spec.latency_ps() + sum(m.latency_ps for m in (src, dst) if isinstance(m, DramModel))
@@ -180,6 +233,30 @@ class LinkModel(ComponentModel):
         src.access("read", task.tensor, task.nbytes)
         dst.access("write", task.tensor, task.nbytes)
         self.add("transfer", task.tensor, task.nbytes, "B")
+        self.ctx.record(task, start, end + latency)
+        if latency:
+            env.process(_succeed_later(env, latency, done))
+        else:
+            done.succeed()
+
+    def _execute_cycle_level(self, task, done, src, dst, dram):
+        env = self.ctx.env
+        start = env.now
+        other = dst if dram is src else src
+        bw = min(self.spec.bandwidth, other.bandwidth)
+        occupancy = -(-task.nbytes * PS_PER_S // int(bw)) if task.nbytes else 0
+        if task.nbytes:
+            yield dram.stream(task, write=dram is dst)
+        if env.now < start + occupancy:              # the link, not the DRAM, sets the pace
+            yield env.timeout(start + occupancy - env.now)
+        end = env.now
+        self.mark_busy(start, end)
+        dram.mark_busy(start, end)
+        dram.sync_counts()
+        src.access("read", task.tensor, task.nbytes)
+        dst.access("write", task.tensor, task.nbytes)
+        self.add("transfer", task.tensor, task.nbytes, "B")
+        latency = self.spec.latency_ps()
         self.ctx.record(task, start, end + latency)
         if latency:
             env.process(_succeed_later(env, latency, done))
