@@ -67,15 +67,7 @@ class ComponentModel:
     def busy_ps(self) -> int:
         """Time with at least one task in progress (the union of the intervals; overlapping transfers
         of a pipelined link count once), plus any busy time charged directly."""
-        total, reach = 0, None
-        for s, e in sorted(self.intervals):
-            if reach is None or s > reach:
-                total += e - s
-                reach = e
-            elif e > reach:
-                total += e - reach
-                reach = e
-        return total + self.port_busy_ps
+        return union_ps(self.intervals) + self.port_busy_ps
 
     def energy(self) -> list[tuple[str, float]]:
         """(action, pJ) rows."""
@@ -83,6 +75,19 @@ class ComponentModel:
 
     def execute(self, task, done: simpy.Event):  # pragma: no cover - the engine checks `accepts` first
         raise NotImplementedError
+
+
+def union_ps(intervals) -> int:
+    """Length of the union of (start, end) intervals."""
+    total, reach = 0, None
+    for s, e in sorted(intervals):
+        if reach is None or s > reach:
+            total += e - s
+            reach = e
+        elif e > reach:
+            total += e - reach
+            reach = e
+    return total
 
 
 def ps_of_cycles(start_ps: int, cycles: int, clock_hz: int) -> tuple[int, int]:
@@ -140,6 +145,7 @@ class DramModel(ComponentModel):
             self.layout = TensorLayout(self.system.device)
             self.accepts = ("pim",)
             self.simplifications = self.system.device_notes()
+            self.pim_intervals: dict[int, list[tuple[int, int]]] = {}
             self._seen: Counter = Counter()
         else:
             self.bus = simpy.Resource(ctx.env, capacity=1)
@@ -168,15 +174,29 @@ class DramModel(ComponentModel):
         return event
 
     def execute(self, task, done):
-        """Run a PIM bundle task: one event, when the bundle's last command is done."""
+        """Submit a PIM bundle and move on: bundles for other channels run alongside, and a channel's
+        bundles queue in submission order in the engine; `done` fires when this one's last command is."""
         env = self.ctx.env
         start = env.now
-        yield self.system.bundle(task.bundle)
+        event = self.system.bundle(task.bundle)
+        env.process(self._pim_finish(task, done, event, start))
+        yield env.timeout(0)
+
+    def _pim_finish(self, task, done, event, start):
+        env = self.ctx.env
+        yield event
         self.mark_busy(start, env.now)
+        self.pim_intervals.setdefault(task.bundle.channel, []).append((start, env.now))
         self.sync_counts()
         self.add("pim_bundle", task.label, 1, "bundle")
         self.ctx.record(task, start, env.now)
         done.succeed()
+
+    def pim_busy_ps(self) -> float:
+        """Mean over the device's channels of the time some PIM bundle of the channel was in progress."""
+        if not self.cycle_level or not self.pim_intervals:
+            return 0.0
+        return sum(union_ps(iv) for iv in self.pim_intervals.values()) / self.system.device.org.channels
 
     def sync_counts(self) -> None:
         """Command counts so far (a Counter delta, so the result's counts stay current)."""
