@@ -6,7 +6,7 @@ from loomsim.mappers.space import Mapping
 
 
 def _tensors(p: EinsumProblem, mask: int) -> str:
-    return " ".join(t for i, t in enumerate(p.tensors) if (mask >> i) & 1) or "-"
+    return " ".join(t for i, t in enumerate(p.labels or p.tensors) if (mask >> i) & 1) or "-"
 
 
 def render(p: EinsumProblem, target: Target, mp: Mapping) -> str:
