@@ -113,7 +113,11 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
     gran = np.zeros((L + 1, R, 4), np.int64)     # [granularity, rank]: full count, full extent, last count, last extent
     ext_up = np.zeros(L, np.int64)
     var = np.zeros(R, np.int64)
-    paths = np.zeros((L, L, 4), np.float64)       # [child, parent]: bytes db, bytes sb, -, transfers sb
+    paths = np.zeros((L, L, 1), np.float64)       # [child, parent]: bytes moved
+    x_moves = np.zeros((T, L), np.int64)               # [tensor, child level]: transfers, bytes, double-buffered, parent
+    x_bytes = np.zeros((T, L), np.int64)
+    x_db = np.zeros((T, L), np.int64)
+    x_par = np.zeros((T, L), np.int64)
     cnt_c = np.zeros(R, np.int64)
     ld = np.zeros((T, L), np.int64)               # [tensor, child level]: loads and mult (see below)
     ml = np.zeros((T, L), np.int64)
@@ -226,8 +230,10 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
         dram_bytes = 0
         for c in range(L):
             for p in range(L):
-                for x in range(4):
-                    paths[c, p, x] = 0.0
+                paths[c, p, 0] = 0.0
+        for t in range(T):
+            for c in range(L):
+                x_moves[t, c] = 0
 
         # ---- reuse: the loops above each level ---------------------------------------------------
         # For every tensor and child level, out to the innermost loop above the child over a rank of the
@@ -356,11 +362,11 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
                         counts[t, parent, RD_BYTES] += back * nb
                 if parent_dram:
                     dram_bytes += moved_b
-                if db:
-                    paths[child, parent, 0] += moved_b
-                else:
-                    paths[child, parent, 1] += moved_b
-                    paths[child, parent, 3] += moves
+                paths[child, parent, 0] += moved_b
+                x_moves[t, child] = moves
+                x_bytes[t, child] = moved_b
+                x_db[t, child] = db
+                x_par[t, child] = parent
                 child = parent
 
         # ---- the unit's work on level 0 ----------------------------------------------------------
@@ -470,41 +476,56 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
                     compute_ps += cnt * max(cyc * period, _cdiv(nbytes_tile * ways, l0_bpc) * l0_period)
                     tasks += cnt
 
-        # ---- paths and the DRAM: overlap where double-buffered -----------------------------------
-        serial = 0.0
+        # ---- time: the slowest of compute, each path and the DRAM, and the buffers' round trips -------
+        # A single-buffered tile's load (or store) and its latency sit between the tasks that use it; the
+        # loads of different tensors at one tile boundary share the wait, so the longest chain of them
+        # counts. A double-buffered tensor keeps two tiles in flight: each slot cycles through transfer,
+        # latency and the time its consumer holds it, so the run takes at least half their sum.
         slowest = 0.0
-        lat_pen = 0.0
         prologue = 0.0
         e_paths = 0.0
         for c in range(L - 1):
             for p in range(c + 1, L):
                 if path_f[c, p, 0] == 0.0:
                     continue
-                bw = path_f[c, p, 1]
-                moved = paths[c, p, 0] + paths[c, p, 1]
-                t_sb = paths[c, p, 1] * 1e12 / bw
-                serial += t_sb
-                slowest = max(slowest, moved * 1e12 / bw)
-                lat_pen += paths[c, p, 3] * path_f[c, p, 2]
-                if moved > 0:
-                    prologue += path_f[c, p, 2]
+                moved = paths[c, p, 0]
+                slowest = max(slowest, moved * 1e12 / path_f[c, p, 1])
                 e_paths += moved * path_f[c, p, 3]
+        serial = 0.0
+        lat_pen = 0.0
+        for t in range(T):
+            for c in range(L - 1):
+                if x_moves[t, c] and not x_db[t, c]:
+                    p = x_par[t, c]
+                    serial += x_bytes[t, c] * 1e12 / path_f[c, p, 1]
+                    lat_pen = max(lat_pen, x_moves[t, c] * path_f[c, p, 2])
+        base = compute_ps + serial + lat_pen
+        round_trip = 0.0
+        for t in range(T):
+            for c in range(L - 1):
+                if x_moves[t, c] and x_db[t, c]:
+                    p = x_par[t, c]
+                    round_trip = max(round_trip, (x_moves[t, c] * path_f[c, p, 2] + x_bytes[t, c] * 1e12 / path_f[c, p, 1]
+                                                  + base) / 2)
         dram_ps = dram_bytes * 1e12 / lvl_f[L - 1, 2]
-        # first tiles of every input at every level, and the last output tile on its way out
-        for lv in range(L - 1):
-            for t in range(T):
-                if not (row[base_k + lv] >> t) & 1 or ((resident >> t) & 1 and lv == L - 2):
-                    continue
-                e = 1
-                for j in range(ntr[t]):
-                    r = trank[t, j]
-                    e *= min(gran[lv, r, 1], sizes[r])
-                up = lv + 1
-                while up < L - 1 and not (row[base_k + up] >> t) & 1:
-                    up += 1
-                if path_f[lv, up, 0] != 0.0:
-                    prologue += _nb(e, bpe[t], bits_num[t], bits_den[t]) * 1e12 / path_f[lv, up, 1]
-        lat = max(compute_ps + serial, slowest, dram_ps) + prologue + lat_pen
+        # double-buffered transfers overlap compute but for the first tile of each (and the last output
+        # tile on its way out) and one latency per path; single-buffered ones are in `base` already
+        for c in range(L - 1):
+            for p in range(c + 1, L):
+                paths[c, p, 0] = 0.0       # reused: does the path carry double-buffered transfers
+        for t in range(T):
+            for c in range(L - 1):
+                if x_moves[t, c] and x_db[t, c]:
+                    p = x_par[t, c]
+                    e = 1
+                    for j in range(ntr[t]):
+                        r = trank[t, j]
+                        e *= min(gran[c, r, 1], sizes[r])
+                    prologue += _nb(e, bpe[t], bits_num[t], bits_den[t]) * 1e12 / path_f[c, p, 1]
+                    if paths[c, p, 0] == 0.0:
+                        prologue += path_f[c, p, 2]
+                        paths[c, p, 0] = 1.0
+        lat = max(base, slowest, dram_ps, round_trip) + prologue
 
         # ---- energy: counts x the energy table --------------------------------------------------
         # (per access for an SRAM, per byte for a DRAM: acc_rd and acc_wr hold what each level is charged by)
