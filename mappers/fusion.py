@@ -279,7 +279,7 @@ def _live_sets(g: Group, cascade: Cascade) -> list[set[str]]:
 
 # ---- planning --------------------------------------------------------------------------------------
 
-def _depths(einsums, nest) -> tuple[int, ...]:
+def depths(einsums, nest) -> tuple[int, ...]:
     out = []
     for e in einsums:
         d = 0
@@ -360,7 +360,7 @@ def plan_span(cascade: Cascade, lo: int, hi: int, budget: int, force_spill: froz
                                                                  for r in common))):
         nest = tuple(Loop(r, t, cascade.rank_sizes[r] // t) for r, t in zip(common, tiles)
                      if t < cascade.rank_sizes[r]) + step
-        g = Group(lo, einsums, nest, _depths(einsums, nest))
+        g = Group(lo, einsums, nest, depths(einsums, nest))
         resident, spilled, sizes, peak = _resident_plan(cascade, g, ok, why, budget)
         tried += 1
         key = (_traffic(cascade, g, resident), sum(g.repeat(i) for i in range(len(einsums))))
