@@ -137,9 +137,13 @@ def _with_capacity(target: Target, level: int, capacity: int) -> Target:
 
 def map_workload(arch: ArchSpec, cascade: Cascade, objective: str = "latency", mapping: Mapping | None = None,
                  strategy: str | None = None, budget: int | None = None, seconds: float | None = None,
-                 seed: int = 0, placement: str = "by-kind", fuse: bool = False, reserve: float = RESERVE) -> Mapped:
+                 seed: int = 0, placement: str = "by-kind", fuse: bool = False, reserve: float = RESERVE,
+                 searches: dict | None = None) -> Mapped:
     """Plan groups, place, search and lower every Einsum of `cascade`; the result holds the Program, each
-    member's mapping and the groups (what was fused, what stayed on chip)."""
+    member's mapping and the groups (what was fused, what stayed on chip).
+
+    `searches`, a dict the caller keeps, carries search results over to later calls with the same
+    architecture (a serving loop maps every iteration's layer; most of its sub-problems recur)."""
     obj = parse_objective(objective)
     units = place(arch, cascade, placement)
     targets: dict[str, Target] = {}
@@ -154,7 +158,8 @@ def map_workload(arch: ArchSpec, cascade: Cascade, objective: str = "latency", m
     capacity = target_of(cascade.einsums[0]).levels[top].capacity
     budget_bytes = int(capacity * (1 - reserve))
     given = mapping if len(cascade.einsums) == 1 else None
-    memo: dict = {}
+    memo: dict = {} if searches is None else searches
+    arch_hash = arch.content_hash() if searches is not None else ""
 
     def map_member(g: Group, i: int, live: set[str]) -> EinsumMapping | None:
         e = g.einsums[i]
@@ -163,7 +168,8 @@ def map_workload(arch: ArchSpec, cascade: Cascade, objective: str = "latency", m
         held = sum(g.footprint[t] for t in live)      # resident tensors beside this member
         target = _with_capacity(base, top, max(0, capacity - held)) if held else base
         mask = sum(1 << k for k, t in enumerate(problem.tensors) if t in g.resident)
-        key = (base.unit.name, _signature(problem), target.levels[top].capacity, mask)
+        key = (arch_hash, base.unit.name, _signature(problem), target.levels[top].capacity, mask, obj,
+               strategy, budget, seconds, seed)
         if key in memo and given is None:
             first = memo[key]
             if first is None:
