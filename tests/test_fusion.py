@@ -156,3 +156,35 @@ def test_a_gap_in_a_recurrence_is_refused_clearly():
                                   "W[m,p] = R[m,p] * X[m,p]"], {"m": 4, "p": 3})
     with pytest.raises(LoomError, match="does not iterate it"):
         recurrence_bodies(c)
+
+
+def test_fused_program_never_reads_a_resident_tensor_before_its_writer_finishes():
+    """On the simulated timeline: every compute task that reads an on-chip intermediate starts after the
+    task that last wrote it (in program order) has finished, across members and steps of m1."""
+    a = arch()
+    mapped = map_workload(a, one_pass(1024), fuse=True, budget=BUDGET)
+    (g,) = mapped.fused
+    r = simulate(a, mapped.program)
+    times = {row.id: (row.start_ps, row.end_ps) for row in r.to_frames()["tasks"].itertuples()}
+    last_writer, checked = {}, 0
+    for task in mapped.program.tasks:
+        if task.kind == "matmul":
+            reads, writes = (task.a, task.b) + ((task.z,) if task.accumulate else ()), (task.z,)
+        elif task.kind == "vector":
+            reads, writes = tuple(t for t, _ in task.reads), tuple(t for t, _ in task.writes)
+        else:
+            continue
+        for t in set(reads) & g.resident:
+            if t in last_writer:
+                assert times[task.id][0] >= times[last_writer[t]][1], (task.label, t)
+                checked += 1
+        for t in writes:
+            last_writer[t] = task.id
+    assert checked > 50
+
+
+def test_fused_mapping_is_deterministic_for_a_seed():
+    a = arch()
+    one = map_workload(a, one_pass(1024), fuse=True, budget=BUDGET, seed=4)
+    two = map_workload(a, one_pass(1024), fuse=True, budget=BUDGET, seed=4)
+    assert one.program.tasks == two.program.tasks and one.fused == two.fused
