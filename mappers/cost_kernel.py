@@ -18,10 +18,12 @@ Tiles of one level partition a tensor, so the bytes moved per visit are the tens
 element is a whole number of bytes; port accesses (and sub-byte data types) need the tile shapes: at
 most two extents per rank (the full tile and the last, partial one), enumerated.
 
-Timing is an estimate the simulator refines: the unit's busy time (the systolic closed form per fold,
-2r + c + t - 2, or lanes for a vector unit, each tile bounded by its SRAM's bandwidth), each path's
-transfer time, and the DRAM's; double-buffered transfers overlap compute, single-buffered ones add to
-it; the first tiles' fill and the last output tile's store are not overlapped.
+Timing is an estimate the simulator refines: the slowest of the unit's busy time (the systolic closed
+form per fold, 2r + c + t - 2, or lanes for a vector unit, each tile bounded by its SRAM's bandwidth),
+each path's transfer time, the DRAM's, and each double-buffered tensor's round trips (two tiles in
+flight: transfer, latency and the compute that holds a slot); single-buffered transfers add their time
+and their longest chain of latencies to the unit's; the first double-buffered tile of each tensor and
+one latency per path are not overlapped.
 
 Speed: the whole evaluation of a batch is one function body (`_evaluate_rows`). Passing arrays to a
 numba function that is not inlined costs a reference-count update per array per call, which, with the
@@ -113,8 +115,9 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
     gran = np.zeros((L + 1, R, 4), np.int64)     # [granularity, rank]: full count, full extent, last count, last extent
     ext_up = np.zeros(L, np.int64)
     var = np.zeros(R, np.int64)
-    paths = np.zeros((L, L, 1), np.float64)       # [child, parent]: bytes moved
-    x_moves = np.zeros((T, L), np.int64)               # [tensor, child level]: transfers, bytes, double-buffered, parent
+    paths = np.zeros((L, L), np.float64)          # [child, parent]: bytes moved
+    db_path = np.zeros((L, L), np.int64)          # [child, parent]: carries double-buffered transfers
+    x_moves = np.zeros((T, L), np.int64)          # [tensor, child level]: transfers, bytes, double-buffered, parent
     x_bytes = np.zeros((T, L), np.int64)
     x_db = np.zeros((T, L), np.int64)
     x_par = np.zeros((T, L), np.int64)
@@ -230,7 +233,8 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
         dram_bytes = 0
         for c in range(L):
             for p in range(L):
-                paths[c, p, 0] = 0.0
+                paths[c, p] = 0.0
+                db_path[c, p] = 0
         for t in range(T):
             for c in range(L):
                 x_moves[t, c] = 0
@@ -362,7 +366,7 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
                         counts[t, parent, RD_BYTES] += back * nb
                 if parent_dram:
                     dram_bytes += moved_b
-                paths[child, parent, 0] += moved_b
+                paths[child, parent] += moved_b
                 x_moves[t, child] = moves
                 x_bytes[t, child] = moved_b
                 x_db[t, child] = db
@@ -488,7 +492,7 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
             for p in range(c + 1, L):
                 if path_f[c, p, 0] == 0.0:
                     continue
-                moved = paths[c, p, 0]
+                moved = paths[c, p]
                 slowest = max(slowest, moved * 1e12 / path_f[c, p, 1])
                 e_paths += moved * path_f[c, p, 3]
         serial = 0.0
@@ -510,9 +514,6 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
         dram_ps = dram_bytes * 1e12 / lvl_f[L - 1, 2]
         # double-buffered transfers overlap compute but for the first tile of each (and the last output
         # tile on its way out) and one latency per path; single-buffered ones are in `base` already
-        for c in range(L - 1):
-            for p in range(c + 1, L):
-                paths[c, p, 0] = 0.0       # reused: does the path carry double-buffered transfers
         for t in range(T):
             for c in range(L - 1):
                 if x_moves[t, c] and x_db[t, c]:
@@ -522,9 +523,9 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
                         r = trank[t, j]
                         e *= min(gran[c, r, 1], sizes[r])
                     prologue += _nb(e, bpe[t], bits_num[t], bits_den[t]) * 1e12 / path_f[c, p, 1]
-                    if paths[c, p, 0] == 0.0:
+                    if not db_path[c, p]:
                         prologue += path_f[c, p, 2]
-                        paths[c, p, 0] = 1.0
+                        db_path[c, p] = 1
         lat = max(base, slowest, dram_ps, round_trip) + prologue
 
         # ---- energy: counts x the energy table --------------------------------------------------

@@ -14,25 +14,15 @@ from loomsim.mappers.lower import lower
 from loomsim.simulator import simulate
 from loomsim.workloads import Cascade
 
-ARCH = """\
-name: ext
-clock: 1GHz
-components:
-  pe: {type: systolic_array, rows: 4, cols: 4, dataflow: ws, count: 2}
-  vec: {type: vector_unit, lanes: 8, count: 2}
-  l1: {type: sram, capacity: 8KiB, banks: 2, port_width: 16B}
-  l2: {type: sram, capacity: 64KiB, banks: 2, port_width: 32B}
-  mem: {type: dram, bandwidth: 16GB/s, latency: 20ns}
-links:
-  - {from: mem, to: l2, bandwidth: 16GB/s}
-  - {from: l2, to: l1, bandwidth: 32GB/s}
-  - {from: mem, to: l1, bandwidth: 8GB/s}
-energy:
-  vector.bf16: 0.5pJ
-"""
+from test_cost_kernel import THREE_LEVEL  # noqa: E402  (tests/ is on the path: conftest)
+
+# The kernel tests' three levels, roomier so that one tile can hold each whole problem, with bf16 vector energy.
+ARCH = (THREE_LEVEL.replace("DF", "ws").replace("4KiB", "8KiB").replace("16KiB", "64KiB")
+        .replace("vector.fp32", "vector.bf16"))
 U, D, TOK, I, X, M1, M0, P, E = 7, 16, 100, 12, 4, 3, 8, 5, 6
 
-# name: (equations, the Einsum mapped (index), unit, sizes, extra cascade arguments)
+# name: (equations, index of the Einsum mapped, unit, rank sizes, extra cascade arguments, sizes of ranks only
+# tensors declare)
 CASES = {
     "gather": (["XE[u,d] = X[IDX[u],d]"], 0, "vec", dict(u=U, d=D), dict(tensor_ranks={"X": ("t", "d")}),
                dict(t=TOK)),
