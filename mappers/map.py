@@ -36,12 +36,15 @@ SIMPLIFICATIONS = (
     "Mapper: a tile split across identical arrays gives each array its own SRAM reads (no broadcast).",
     "Mapper: each run of an Einsum has its own buffer slots, so the next run's first loads may start while "
     "the previous run computes (as if double-buffered between runs).",
+    "Mapper: '+=' reads the prior values of what it writes, so a KV-cache append written '+=' reads the "
+    "slots it fills.",
 )
 FUSION_SIMPLIFICATIONS = (
     "Fusion: shared (outer) tiles divide their ranks; the iterative rank steps one position at a time and is "
     "the innermost shared loop.",
     "Fusion: a resident tensor holds its whole footprint from its first to its last use (no finer reuse of "
     "its space within a step).",
+    "Fusion: a tensor written only by '+=' is state (a KV cache, an MoE combine) and stays in the DRAM.",
 )
 
 
