@@ -73,33 +73,36 @@ def _nb(elements, bpe, num, den):
     return _nbytes(elements, num, den)
 
 
+@njit(cache=True, inline="always")
+def _fold(dataflow, rows, cols, m, n, k, rs, cs):
+    """(cycles, A read, B read, Z written) of one GEMM tile on a rows x cols systolic array.
+
+    Cycles: the sum over folds of 2r + c + t - 2. Traffic in elements between the SRAM and the array:
+    the stationary operand is read once, a streamed one once per fold across the other array
+    dimension; outputs are written once per fold along the reduction (and read as often, less the
+    first fold of a first visit, when accumulating).
+    """
+    if dataflow == 0:      # ws: rows <- k, cols <- n, stream m
+        nr, nc = _cdiv_s(k, rows, rs), _cdiv_s(n, cols, cs)
+        return 2 * k * nc + n * nr + nr * nc * (m - 2), m * k * nc, k * n, m * n * nr
+    if dataflow == 1:      # os: rows <- m, cols <- n, stream k
+        nr, nc = _cdiv_s(m, rows, rs), _cdiv_s(n, cols, cs)
+        return 2 * m * nc + n * nr + nr * nc * (k - 2), m * k * nc, k * n * nr, m * n
+    nr, nc = _cdiv_s(k, rows, rs), _cdiv_s(m, cols, cs)      # is: rows <- k, cols <- m, stream n
+    return 2 * k * nc + m * nr + nr * nc * (n - 2), m * k, k * n * nc, m * n * nr
+
+
 @njit(cache=True)
 def fold_cycles(dataflow, rows, cols, m, n, k, rs=-1, cs=-1):
     """Cycles of one GEMM tile on a rows x cols systolic array: the sum over folds of 2r + c + t - 2."""
-    if dataflow == 0:      # ws: rows <- k, cols <- n, stream m
-        ru, cu, t = k, n, m
-    elif dataflow == 1:    # os: rows <- m, cols <- n, stream k
-        ru, cu, t = m, n, k
-    else:                  # is: rows <- k, cols <- m, stream n
-        ru, cu, t = k, m, n
-    nr = _cdiv_s(ru, rows, rs)
-    nc = _cdiv_s(cu, cols, cs)
-    return 2 * ru * nc + cu * nr + nr * nc * (t - 2)
+    return _fold(dataflow, rows, cols, m, n, k, rs, cs)[0]
 
 
 @njit(cache=True)
 def fold_traffic(dataflow, rows, cols, m, n, k, rs=-1, cs=-1):
-    """Elements one tile moves between the SRAM and the array: (A read, B read, Z written).
-
-    The stationary operand is read once, a streamed one once per fold across the other array
-    dimension; outputs are written once per fold along the reduction (and read as often, less the
-    first fold of a first visit, when accumulating).
-    """
-    if dataflow == 0:        # ws
-        return m * k * _cdiv_s(n, cols, cs), k * n, m * n * _cdiv_s(k, rows, rs)
-    if dataflow == 2:        # is
-        return m * k, k * n * _cdiv_s(m, cols, cs), m * n * _cdiv_s(k, rows, rs)
-    return m * k * _cdiv_s(n, cols, cs), k * n * _cdiv_s(m, rows, rs), m * n
+    """Elements one tile moves between the SRAM and the array: (A read, B read, Z written)."""
+    _, a, b, z = _fold(dataflow, rows, cols, m, n, k, rs, cs)
+    return a, b, z
 
 
 @njit(cache=True)
@@ -149,6 +152,11 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
     base_d = base_k + L
     period = 1e12 / clock
     l0_bpc = lvl_int[0, 4]
+    l0_sh = -1                                    # log2 of l0_bpc when a power of two: ceil by shifting
+    if l0_bpc > 0 and l0_bpc & (l0_bpc - 1) == 0:
+        l0_sh = 0
+        while (1 << l0_sh) < l0_bpc:
+            l0_sh += 1
     l0_period = 1e12 / lvl_int[0, 3]
     port0, sh0 = lvl_int[0, 1], lvl_int[0, 5]
     work_total = 1
@@ -422,8 +430,8 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
                     else:
                         k *= e
                 if kind == 0:
-                    cyc = bm * fold_cycles(dataflow, arr_rows, arr_cols, m, n, k, rs, cs)
-                    ta, tb, tz = fold_traffic(dataflow, arr_rows, arr_cols, m, n, k, rs, cs)
+                    cyc, ta, tb, tz = _fold(dataflow, arr_rows, arr_cols, m, n, k, rs, cs)
+                    cyc *= bm
                     ra, rb, wz = bm * ta, bm * tb, bm * tz
                     ba = _nb(ra, bpe[a_t], bits_num[a_t], bits_den[a_t])
                     bb = _nb(rb, bpe[b_t], bits_num[b_t], bits_den[b_t])
@@ -477,7 +485,7 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
                         counts[out_t, 0, WR_ACC] += xw
                     cycles += cnt * cyc
                 if ways == 1 or pass_ == 1:
-                    compute_ps += cnt * max(cyc * period, _cdiv(nbytes_tile * ways, l0_bpc) * l0_period)
+                    compute_ps += cnt * max(cyc * period, _cdiv_s(nbytes_tile * ways, l0_bpc, l0_sh) * l0_period)
                     tasks += cnt
 
         # ---- time: the slowest of compute, each path and the DRAM, and the buffers' round trips -------
