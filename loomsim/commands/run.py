@@ -21,6 +21,8 @@ def register(sub) -> None:
                    help="workload string: 'gemm M=.. N=.. K=.. [dtype=..]' or 'gemv N=.. K=..'")
     p.add_argument("--objective", default="latency", choices=["latency", "energy", "edp"],
                    help="what the mapper minimises")
+    p.add_argument("--fuse", action="store_true",
+                   help="let the mapper fuse Einsums and keep their intermediates on chip (see 'loom map --fuse')")
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON (input of 'loom report')")
     p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -37,7 +39,7 @@ def run(args) -> int:
     html_path = output_path(args.html, args.force) if args.html else None
     arch = load_arch(args.arch)
     cascade = build_workload(args.workload)
-    mapped = map_workload(arch, cascade, args.objective)
+    mapped = map_workload(arch, cascade, args.objective, fuse=args.fuse)
     result = simulate(arch, mapped.program, workload=args.workload)
     print(summary_text(result))
     if json_path:
