@@ -13,8 +13,9 @@ projections) and the part after it (output projection, residual, norm, FFN) — 
 mapper onto the NPU — and attention, placed on PIM (`mappers.pim_attention`: the NeuPIMs layout,
 greedy min-load channel packing) or mapped onto the NPU like the rest. With sub-batch interleaving
 the batch is split in two (each channel's requests halved, NeuPIMs Alg. 3) and the NPU runs one
-sub-batch's GEMMs while PIM runs the other's attention. Because layers pipeline into each other, a
-layer's time is the marginal time of a second layer (two layers simulated minus one).
+sub-batch's GEMMs while PIM runs the other's attention. Because layers pipeline into each other, two
+layers are simulated together: the first layer's time is when its last task ends, and every further
+layer adds the steady-state period, the second layer's extra time.
 
 Named simplifications: NPU-side attention (npu_only, gpu_only) groups requests by context rounded to the
 nearest multiple of 16 keys (so a mapping serves many requests); the head and embedding are simulated
@@ -104,6 +105,7 @@ class System:
     dtype: str = "fp16"
     kv_append: bool = True
     maps: dict = field(default_factory=dict)
+    searches: dict = field(default_factory=dict)      # the mapper's search cache, kept across iterations
     fixed: dict = field(default_factory=dict)
     packer: ChannelPacker | None = None
 
@@ -123,7 +125,7 @@ class System:
     def mapped(self, cascade: Cascade):
         key = cascade.describe()
         if key not in self.maps:
-            self.maps[key] = map_workload(self.arch, cascade).program
+            self.maps[key] = map_workload(self.arch, cascade, searches=self.searches).program
         return self.maps[key]
 
     def layer_parts(self, contexts: list[int]):
@@ -163,16 +165,20 @@ class System:
         return [x for x in (a, b) if x]
 
     def layers_program(self, active, layers: int):
-        """`layers` consecutive decoder layers for the active (request id, keys) requests."""
+        """`layers` consecutive decoder layers for the active (request id, keys) requests, and the number
+        of tasks that belong to the first layer (they come first in program order)."""
         comp = Composer()
         subs = self._sub_batches(active)
         parts = [self.layer_parts([k for _, k in s]) for s in subs]
         ends = [()] * len(subs)
-        for _ in range(layers):
+        first = 0
+        for n in range(layers):
             pre_ends = [comp.add(self.mapped(p[0]), ends[i]) for i, p in enumerate(parts)]
             attn_ends = [self._attention(comp, subs[i], p[1], pre_ends[i]) for i, p in enumerate(parts)]
             ends = [comp.add(self.mapped(p[2]), attn_ends[i]) for i, p in enumerate(parts)]
-        return comp.program()
+            if n == 0:
+                first = len(comp.tasks)
+        return comp.program(), first
 
     def fixed_stage(self, name: str, batch: int):
         """Embedding or head of a batch: simulated once per batch size."""
@@ -189,21 +195,28 @@ class System:
     def step(self, active) -> StepResult:
         if self.packer is not None:
             self.packer.assign(active)
-        one = simulate(self.arch, self.layers_program(active, 1))
-        two = simulate(self.arch, self.layers_program(active, 2))
-        layer_s = (two.total_ps - one.total_ps) * 1e-12
-        layer_j = (two.energy_pj - one.energy_pj) * 1e-12
+        # two layers in one run: the first layer ends when its last task does; the second layer's extra
+        # time is the steady-state period of the pipelined layers (energy is split in proportion)
+        program, first = self.layers_program(active, 2)
+        two = simulate(self.arch, program)
+        self.last_layer = two
+        ids = {t.id for t in program.tasks[:first]}
+        end1 = max(e for i, e in zip(two.tasks["id"], two.tasks["end_ps"]) if i in ids)
+        period = two.total_ps - end1
         emb, head = self.fixed_stage("embedding", len(active)), self.fixed_stage("head", len(active))
         L = self.cfg.layers
-        time_s = (emb.total_ps + head.total_ps + one.total_ps + (L - 1) * (two.total_ps - one.total_ps)) * 1e-12
-        energy = (emb.energy_pj + head.energy_pj + one.energy_pj + (L - 1) * (two.energy_pj - one.energy_pj)) * 1e-12
+        time_s = (emb.total_ps + head.total_ps + end1 + (L - 1) * period) * 1e-12
+        per_layer_j = two.energy_pj / 2 * 1e-12
+        layer_s = period * 1e-12
+        layer_j = per_layer_j
+        energy = (emb.energy_pj + head.energy_pj) * 1e-12 + L * per_layer_j
         util = two.utilisation()
         npu = self.arch.of_type("systolic_array")[0].name
         dram = self.arch.of_type("dram")[0].name
         comps = {c["name"]: c for c in two.components}
         pim = comps[dram].get("pim_busy_ps", 0.0) / two.total_ps if two.total_ps else 0.0
         return StepResult(time_s, energy, {"npu_util": util[npu], "pim_util": pim, "dram_util": util[dram],
-                                           "layer_s": layer_s, "layers": L, "first_layer_s": one.total_ps * 1e-12,
+                                           "layer_s": layer_s, "layers": L, "first_layer_s": end1 * 1e-12,
                                            "embedding_s": emb.total_ps * 1e-12, "head_s": head.total_ps * 1e-12,
                                            "layer_energy_j": layer_j})
 
@@ -218,13 +231,34 @@ def make_system(name: str, setup: dict) -> System:
                   setup.get("tp", 1), kv_append=setup.get("kv_append", True))
 
 
-def serve(name: str, setup: dict, progress=None):
-    """Serve the setup's trace on one system; returns the ServingRun."""
+def serve(name: str, setup: dict, progress=None, keep: dict | None = None):
+    """Serve the setup's trace on one system; returns the ServingRun (and, in `keep`, the system)."""
     trace = make_trace(setup["batch"] + setup.get("extra_requests", 4 * setup["batch"]), rng=setup.get("seed", 0),
                        dataset_name=setup.get("dataset", "sharegpt"))
     system = make_system(name, setup)
+    if keep is not None:
+        keep[name] = system
     return serve_decode(trace, setup["batch"], system.step, warmup=setup.get("warmup", 2),
                         measure=setup.get("measure", 4), progress=progress)
+
+
+DEFAULT = {"model": "gpt3-7b-neupims", "tp": 4, "batch": 256, "dataset": "sharegpt", "seed": 0, "warmup": 2,
+           "measure": 4, "systems": ["neupims", "npu_only", "npu_pim_blocked", "gpu_only"]}
+
+
+def compare(setup: dict, progress=None):
+    """The main job: every system on the same trace. Returns (runs by system, one simulated layer of
+    each system's last measured iteration, the simplifications those models name)."""
+    runs, systems = {}, {}
+    for name in setup["systems"]:
+        runs[name] = serve(name, setup, progress=(lambda i, n, name=name: progress(name, i, n)) if progress else None,
+                           keep=systems)
+    layers = {name: s.last_layer for name, s in systems.items()}
+    notes: list[str] = []
+    for r in layers.values():
+        notes += [n for n in r.simplifications if n not in notes]
+    notes.append("NeuPIMs design: " + " ".join(__doc__.split("Named simplifications: ")[1].split()))
+    return runs, layers, notes
 
 
 @experiment_runner("neupims")
