@@ -23,6 +23,7 @@ Nothing here knows a design: a reproduction that misses stays red, with the numb
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import operator
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ TOP = {"design", "description", "source", "runner", "setup", "experiments"}
 
 
 def experiment_runner(name: str):
-    """Register `fn(setup) -> {figure name: value}` as the runner experiments call by `runner: name`."""
+    """Register `fn(setup[, memo]) -> {figure name: value}` as the runner experiments call by
+    `runner: name`; `memo` (optional) is a dict shared by the calls of one `run_experiments`."""
     return _RUNNERS.register(name)
 
 
@@ -207,8 +209,12 @@ def load_experiments(path: str | Path) -> ExperimentFile:
 
 def run_experiments(spec: ExperimentFile, reduced: bool = False, only: list[str] | None = None,
                     progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """Run every experiment (each distinct setup once); one row per experiment."""
+    """Run every experiment (each distinct setup once); one row per experiment. A runner that takes a
+    second argument gets one dict for the whole run, to share work between setups (the same system
+    on the same trace serves several experiments)."""
     runner = runners()[spec.runner]
+    shares = len(inspect.signature(runner).parameters) > 1
+    memo: dict = {}
     cache: dict[str, dict[str, float]] = {}
     rows = []
     for ex in spec.experiments:
@@ -219,7 +225,7 @@ def run_experiments(spec: ExperimentFile, reduced: bool = False, only: list[str]
         if key not in cache:
             if progress:
                 progress(f"{spec.design}: simulating {setup}")
-            cache[key] = runner(setup)
+            cache[key] = runner(setup, memo) if shares else runner(setup)
         value = evaluate_metric(ex.metric, cache[key])
         lo, hi = ex.bounds()
         rows.append({"design": spec.design, "id": ex.id, "claim": ex.claim, "source": ex.source,

@@ -23,6 +23,7 @@ once per batch size (their shapes do not depend on the contexts).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from loomsim.arch import ArchSpec, load_arch
@@ -221,14 +222,20 @@ class System:
                                            "layer_energy_j": layer_j})
 
 
-def make_system(name: str, setup: dict) -> System:
+def configuration(name: str, setup: dict) -> tuple[str, str, bool]:
+    """(architecture, where attention runs, sub-batch interleaving on) of a named system for a setup."""
     if name not in SYSTEMS:
         raise LoomError(f"unknown NeuPIMs system '{name}'; valid: {choices_text(SYSTEMS)}.")
     spec = SYSTEMS[name]
     sb = spec["sub_batch"]
     on = {"auto": setup["batch"] >= SUB_BATCH_FROM, "on": True, "off": False}[sb] if isinstance(sb, str) else bool(sb)
-    return System(name, load_arch(setup.get(f"{name}_arch", spec["arch"])), spec["attention"], on, setup["model"],
-                  setup.get("tp", 1), kv_append=setup.get("kv_append", True))
+    return setup.get(f"{name}_arch", spec["arch"]), spec["attention"], on
+
+
+def make_system(name: str, setup: dict) -> System:
+    arch, attention, sub_batch = configuration(name, setup)
+    return System(name, load_arch(arch), attention, sub_batch, setup["model"], setup.get("tp", 1),
+                  kv_append=setup.get("kv_append", True))
 
 
 def serve(name: str, setup: dict, progress=None, keep: dict | None = None):
@@ -262,11 +269,17 @@ def compare(setup: dict, progress=None):
 
 
 @experiment_runner("neupims")
-def run(setup: dict) -> dict[str, float]:
-    """Figures of every system for one setup: throughput (tokens/s), utilisations, energy per token."""
+def run(setup: dict, memo: dict | None = None) -> dict[str, float]:
+    """Figures of every system for one setup: throughput (tokens/s), utilisations, energy per token.
+    A system already served on the same setup (other systems aside) in this `memo` is not served again."""
+    memo = {} if memo is None else memo
     out = {}
+    base = {k: v for k, v in setup.items() if k != "systems"}
     for name in setup.get("systems", list(SYSTEMS)):
-        run_ = serve(name, setup)
+        key = (configuration(name, setup), json.dumps(base, sort_keys=True, default=str))
+        if key not in memo:
+            memo[key] = serve(name, setup)
+        run_ = memo[key]
         out[f"{name}.throughput"] = run_.throughput
         out[f"{name}.energy_per_token"] = run_.energy_per_token
         for stat in ("npu_util", "pim_util", "dram_util"):
