@@ -14,7 +14,7 @@ import pandas as pd
 
 from loomsim.registry import Registry
 
-LAYERS = ("arch", "workloads", "mappers", "simulator", "reports")
+LAYERS = ("arch", "workloads", "mappers", "simulator", "reports", "designs")
 _BENCHMARKS: Registry[tuple[Callable[..., pd.DataFrame], str]] = Registry("benchmark")
 
 

@@ -86,3 +86,13 @@ def test_systems_resolve():
     with pytest.raises(LoomError, match="valid"):
         make_system("neupim", setup)
     assert set(SYSTEMS) >= {"neupims", "npu_only", "npu_pim_blocked", "gpu_only"}
+
+
+@pytest.mark.bench
+def test_bench_neupims_splits_the_wall_time_into_shares_that_add_up():
+    from loomsim.designs.bench import neupims
+    frame = neupims(quick=True, systems=("neupims",)).set_index("stat")["value"]
+    shares = frame[[s for s in frame.index if s.startswith("share_")]]
+    print(frame.to_string())
+    assert (shares >= 0).all() and abs(shares.sum() - 1.0) < 1e-9
+    assert frame["wall_s"] > 0 and frame["tasks_per_wall_s"] > 0
