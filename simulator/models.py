@@ -319,9 +319,16 @@ def _succeed_later(env, delay, event):
 class SystolicArrayModel(ComponentModel):
     """Runs GEMM tiles; cycles from the closed forms in `systolic.py`, bounded by SRAM bandwidth."""
 
-    simplifications = ("Systolic array: folds run back to back (no overlap of a fold's drain with the next "
-                       "fold's preload; no weight double-buffering inside the array).",)
     accepts = ("matmul",)
+
+    @property
+    def simplifications(self):
+        if self.spec.fold_pipelining == "double_buffered":
+            return ("Systolic array (double-buffered folds): the wavefront is paid once per task; consecutive "
+                    "tasks do not overlap it. Outputs leave at a fold's last row, so a short partial fold after a "
+                    "tall one may emit on a column in the same cycle (as if every row had an output tap).",)
+        return ("Systolic array: folds run back to back (no overlap of a fold's drain with the next "
+                "fold's preload; no weight double-buffering inside the array).",)
 
     def execute(self, task, done):
         env, spec = self.ctx.env, self.spec
@@ -336,7 +343,7 @@ class SystolicArrayModel(ComponentModel):
         duration, moved, cycles_sum, macs = 0, [], 0, 0
         parts = [0, 0, 0, 0]
         for b, m, n, k in pieces:
-            cycles = b * tile_cycles(spec.dataflow, spec.rows, spec.cols, m, n, k)
+            cycles = tile_cycles(spec.dataflow, spec.rows, spec.cols, m, n, k, b, spec.fold_pipelining)
             tr = tile_traffic(spec.dataflow, spec.rows, spec.cols, m, n, k, task.accumulate)
             piece = {("read", task.a): nb(task.a, b * tr.a_reads), ("read", task.b): nb(task.b, b * tr.b_reads),
                      ("read", task.z): nb(task.z, b * tr.z_reads), ("write", task.z): nb(task.z, b * tr.z_writes)}
@@ -349,9 +356,9 @@ class SystolicArrayModel(ComponentModel):
             duration = max(duration, array_ps, sram_ps)
             cycles_sum += cycles
             macs += b * m * n * k
-            fc = tile_breakdown(spec.dataflow, spec.rows, spec.cols, m, n, k)
+            fc = tile_breakdown(spec.dataflow, spec.rows, spec.cols, m, n, k, b, spec.fold_pipelining)
             for i, phase in enumerate(("preload", "fill", "stream", "drain")):
-                parts[i] += b * getattr(fc, phase)
+                parts[i] += getattr(fc, phase)
         start, _ = ps_of_cycles(env.now, 0, spec.clock)
         end = start + duration
         yield env.timeout(end - env.now)

@@ -19,6 +19,13 @@ class SystolicArraySpec(ComponentSpec):
     cols: int = param(Count(), help="PE columns (output columns n under ws and os; m under is)")
     dataflow: str = param(Choice("ws", "os", "is"), default="ws",
                           help="which operand stays in the PEs: ws weights, os outputs, is inputs")
+    fold_pipelining: str = param(Choice("none", "double_buffered"), default="none",
+                                 help="how consecutive folds of a tile meet: none = back to back, each paying its "
+                                      "preload, fill and drain; double_buffered = a second bank of stationary "
+                                      "registers (ws, is: the next weights shift in during the stream, TPU v1; os: "
+                                      "sums drain through shadow registers), so a fold boundary costs max(stream, "
+                                      "preload or drain) and the wavefront is paid once per tile "
+                                      "(simulator/systolic.py)")
     clock: int = param(FREQUENCY, default=None, help=CLOCK_HELP)
     dtype: str = param(Choice(*DTYPE_NAMES), default="bf16", help="operand data type; picks the mac.<dtype> energy")
     count: int = param(Count(), default=1, help="identical arrays sharing the same memories (a mapper may split a "
