@@ -20,11 +20,8 @@ class SystolicArraySpec(ComponentSpec):
     dataflow: str = param(Choice("ws", "os", "is"), default="ws",
                           help="which operand stays in the PEs: ws weights, os outputs, is inputs")
     fold_pipelining: str = param(Choice("none", "double_buffered"), default="none",
-                                 help="how consecutive folds of a tile meet: none = back to back, each paying its "
-                                      "preload, fill and drain; double_buffered = a second bank of stationary "
-                                      "registers (ws, is: the next weights shift in during the stream, TPU v1; os: "
-                                      "sums drain through shadow registers), so a fold boundary costs max(stream, "
-                                      "preload or drain) and the wavefront is paid once per tile "
+                                 help="none: folds back to back; double_buffered: a second bank of stationary "
+                                      "registers, a fold boundary costs max(stream, preload or drain) "
                                       "(simulator/systolic.py)")
     clock: int = param(FREQUENCY, default=None, help=CLOCK_HELP)
     dtype: str = param(Choice(*DTYPE_NAMES), default="bf16", help="operand data type; picks the mac.<dtype> energy")
