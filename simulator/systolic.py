@@ -169,6 +169,8 @@ class PipelinedRun:
     streamed: int        # sum of t over the folds
     last_drain: int      # D of the last fold (os: its rows; ws, is: 0)
     dataflow: str
+    first_preload: int = 0   # P of the first fold: s_0 (the run starts its first preload at cycle 0)
+    stream: int = 0          # t, the same for every fold of a tile
 
     @property
     def breakdown(self) -> FoldCycles:
@@ -210,7 +212,8 @@ def pipelined_run(dataflow: str, rows: int, cols: int, m: int, n: int, k: int, b
     period = s - first_p + max(t, prev_d + first_p)
     folds_per = sum(n for _, n in row_pieces) * nc
     return PipelinedRun(stream_end=s + t + (batch - 1) * period, total=end + (batch - 1) * period,
-                        streamed=batch * folds_per * t, last_drain=prev_d, dataflow=dataflow)
+                        streamed=batch * folds_per * t, last_drain=prev_d, dataflow=dataflow,
+                        first_preload=first_p, stream=t)
 
 
 @dataclass(frozen=True)
