@@ -330,6 +330,7 @@ class SystolicArrayModel(ComponentModel):
     def __init__(self, spec, ctx):
         super().__init__(spec, ctx)
         self.pipes: dict[int, tuple[int, int, int]] = {}   # array -> (last fold's stream start edge, t, D)
+        self.busy_until = 0                                # end of the last busy interval marked
 
     @property
     def simplifications(self):
@@ -379,7 +380,9 @@ class SystolicArrayModel(ComponentModel):
                 parts[j] += getattr(fc, phase)
         yield env.timeout(release - env.now)
         begin = edge_time_ps(first_edge, spec.clock)      # its first preload may overlap the previous task
-        self.mark_busy(begin, finish)
+        if finish > self.busy_until:     # busy intervals stay disjoint (the timeline adds them up)
+            self.mark_busy(max(begin, self.busy_until), finish)
+            self.busy_until = finish
         self.add("mac", "", macs, "MAC")
         self.add("cycles", "", cycles_sum, "cycle")
         for j, phase in enumerate(("preload", "fill", "stream", "drain")):
