@@ -19,7 +19,8 @@ element is a whole number of bytes; port accesses (and sub-byte data types) need
 most two extents per rank (the full tile and the last, partial one), enumerated.
 
 Timing is an estimate the simulator refines: the slowest of the unit's busy time (the systolic closed
-form per fold, 2r + c + t - 2, or lanes for a vector unit, each tile bounded by its SRAM's bandwidth),
+form of `simulator/systolic.py`: per fold 2r + c + t - 2 with folds back to back, or, when the array
+double-buffers its stationary registers, one pipelined run per tile; or lanes for a vector unit, each tile bounded by its SRAM's bandwidth),
 each path's transfer time, the DRAM's, and each double-buffered tensor's round trips (two tiles in
 flight: transfer, latency and the compute that holds a slot); single-buffered transfers add their time
 and their longest chain of latencies to the unit's; the first double-buffered tile of each tensor and
@@ -33,6 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from loomsim.mappers.fold_kernel import _cdiv_s, _fold, _pipelined, fold_cycles, fold_traffic  # noqa: F401
 
 # per (tensor, level) counts
 READS, FILLS, UPDATES, RD_ACC, WR_ACC, XFER_IN, XFER_OUT, RD_BYTES, WR_BYTES = range(9)
@@ -58,51 +61,11 @@ def _cdiv(a, b):
 
 
 @njit(cache=True, inline="always")
-def _cdiv_s(a, b, shift):
-    """ceil(a / b), by shifting when b is a power of two (shift >= 0): divisions dominate the kernel."""
-    if shift >= 0:
-        return (a + b - 1) >> shift
-    return (a + b - 1) // b
-
-
-@njit(cache=True, inline="always")
 def _nb(elements, bpe, num, den):
     """Bytes of `elements` values (bpe bytes each when whole, else num/den bits each, rounded up)."""
     if bpe > 0:
         return elements * bpe
     return _nbytes(elements, num, den)
-
-
-@njit(cache=True, inline="always")
-def _fold(dataflow, rows, cols, m, n, k, rs, cs):
-    """(cycles, A read, B read, Z written) of one GEMM tile on a rows x cols systolic array.
-
-    Cycles: the sum over folds of 2r + c + t - 2. Traffic in elements between the SRAM and the array:
-    the stationary operand is read once, a streamed one once per fold across the other array
-    dimension; outputs are written once per fold along the reduction (and read as often, less the
-    first fold of a first visit, when accumulating).
-    """
-    if dataflow == 0:      # ws: rows <- k, cols <- n, stream m
-        nr, nc = _cdiv_s(k, rows, rs), _cdiv_s(n, cols, cs)
-        return 2 * k * nc + n * nr + nr * nc * (m - 2), m * k * nc, k * n, m * n * nr
-    if dataflow == 1:      # os: rows <- m, cols <- n, stream k
-        nr, nc = _cdiv_s(m, rows, rs), _cdiv_s(n, cols, cs)
-        return 2 * m * nc + n * nr + nr * nc * (k - 2), m * k * nc, k * n * nr, m * n
-    nr, nc = _cdiv_s(k, rows, rs), _cdiv_s(m, cols, cs)      # is: rows <- k, cols <- m, stream n
-    return 2 * k * nc + m * nr + nr * nc * (n - 2), m * k, k * n * nc, m * n * nr
-
-
-@njit(cache=True)
-def fold_cycles(dataflow, rows, cols, m, n, k, rs=-1, cs=-1):
-    """Cycles of one GEMM tile on a rows x cols systolic array: the sum over folds of 2r + c + t - 2."""
-    return _fold(dataflow, rows, cols, m, n, k, rs, cs)[0]
-
-
-@njit(cache=True)
-def fold_traffic(dataflow, rows, cols, m, n, k, rs=-1, cs=-1):
-    """Elements one tile moves between the SRAM and the array: (A read, B read, Z written)."""
-    _, a, b, z = _fold(dataflow, rows, cols, m, n, k, rs, cs)
-    return a, b, z
 
 
 @njit(cache=True)
@@ -146,7 +109,7 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
         full[t] = f
     kind, arr_rows, arr_cols, dataflow, lanes_ops, n_units, clock = (unit[0], unit[1], unit[2], unit[3],
                                                                      unit[4], unit[5], unit[6])
-    rs, cs = unit[7], unit[8]
+    rs, cs, pipelined = unit[7], unit[8], unit[9]
     base_f, base_p = 2 * R, 2 * R + L * R
     base_k = base_p + L * R
     base_d = base_k + L
@@ -431,7 +394,10 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
                         k *= e
                 if kind == 0:
                     cyc, ta, tb, tz = _fold(dataflow, arr_rows, arr_cols, m, n, k, rs, cs)
-                    cyc *= bm
+                    if pipelined:
+                        cyc = _pipelined(dataflow, arr_rows, arr_cols, m, n, k, bm, rs, cs)
+                    else:
+                        cyc *= bm
                     ra, rb, wz = bm * ta, bm * tb, bm * tz
                     ba = _nb(ra, bpe[a_t], bits_num[a_t], bits_den[a_t])
                     bb = _nb(rb, bpe[b_t], bits_num[b_t], bits_den[b_t])

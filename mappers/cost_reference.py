@@ -148,7 +148,8 @@ def unit_traffic(p: EinsumProblem, target: Target, swap: int, tile: SubTile) -> 
         tr = tile_traffic(u.dataflow, u.rows, u.cols, m, n, k, accumulate=not tile.first)
         a, b = (1, 0) if swap else (0, 1)
         reads = {a: bm * tr.a_reads, b: bm * tr.b_reads, p.T - 1: bm * tr.z_reads}
-        return reads, {p.T - 1: bm * tr.z_writes}, bm * tile_cycles(u.dataflow, u.rows, u.cols, m, n, k)
+        cycles = tile_cycles(u.dataflow, u.rows, u.cols, m, n, k, bm, u.fold_pipelining)
+        return reads, {p.T - 1: bm * tr.z_writes}, cycles
     reads = {t: prod(e for e, rel in zip(tile.extents, p.relevant[t]) if rel) for t in range(p.T - 1)}
     reads[p.T - 1] = 0 if tile.first else zel
     ops = prod(tile.extents) * p.ops_per_point

@@ -20,6 +20,7 @@ from loomsim.workloads import Cascade, Einsum
 
 KIND_SYSTOLIC, KIND_VECTOR = 0, 1
 DATAFLOW_CODE = {"ws": 0, "os": 1, "is": 2}
+PIPELINING_CODE = {"none": 0, "double_buffered": 1}   # the systolic array's fold_pipelining
 ROLE_BATCH, ROLE_M, ROLE_N, ROLE_K = 0, 1, 2, 3
 ROLE_NAMES = ("batch", "m", "n", "k")
 
@@ -203,7 +204,8 @@ class Target:
         unit = np.array([self.kind, getattr(u, "rows", 1), getattr(u, "cols", 1),
                          DATAFLOW_CODE.get(getattr(u, "dataflow", "ws"), 0),
                          getattr(u, "lanes", 1) * getattr(u, "ops_per_cycle", 1), self.count, u.clock,
-                         _log2(getattr(u, "rows", 1)), _log2(getattr(u, "cols", 1))], np.int64)
+                         _log2(getattr(u, "rows", 1)), _log2(getattr(u, "cols", 1)),
+                         PIPELINING_CODE[getattr(u, "fold_pipelining", "none")]], np.int64)
         lvl_int = np.array([[lev.capacity, lev.port_width, int(lev.type_name == "dram"), lev.clock or u.clock,
                              lev.bytes_per_cycle, _log2(lev.port_width)] for lev in lv], np.int64)
         lvl_f = np.array([[lev.read_pj, lev.write_pj, lev.bandwidth] for lev in lv], np.float64)

@@ -28,6 +28,7 @@ class SimContext:
             self.models[spec.name] = build_model(spec, self)
         self.nbytes = nbytes_for(program.tensors)
         self.task_log: list[tuple[int, int, int]] = []   # (task id, start ps, end ps)
+        self.done_ps: dict[int, int] = {}                  # task id -> when its done event fired
 
     def record(self, task, start: int, end: int) -> None:
         self.task_log.append((task.id, start, end))
@@ -62,6 +63,8 @@ def simulate(arch: ArchSpec, program: Program, workload: str = "") -> SimResult:
                                 f"{ctx.models[name].spec.type_name}.")
     env = ctx.env
     done = {t.id: env.event() for t in program.tasks}
+    for tid, ev in done.items():    # when each task finished: a unit may start work on a ready task early
+        ev.callbacks.append(lambda _, tid=tid: ctx.done_ps.__setitem__(tid, env.now))
 
     def unit_loop(unit: str, tasks):
         model = ctx.models[unit]

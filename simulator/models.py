@@ -18,7 +18,7 @@ from loomsim.arch.units import PS_PER_S, edge_time_ps, next_edge_ps
 from loomsim.dtypes import dtype
 from loomsim.errors import LoomError
 from loomsim.registry import Registry
-from loomsim.simulator.systolic import tile_breakdown, tile_cycles, tile_traffic
+from loomsim.simulator.systolic import pipelined_run, tile_breakdown, tile_cycles, tile_traffic
 
 _MODELS: Registry = Registry("simulation model for component type")
 model_for = _MODELS.register
@@ -317,11 +317,29 @@ def _succeed_later(env, delay, event):
 
 @model_for("systolic_array")
 class SystolicArrayModel(ComponentModel):
-    """Runs GEMM tiles; cycles from the closed forms in `systolic.py`, bounded by SRAM bandwidth."""
+    """Runs GEMM tiles; cycles from the closed forms in `systolic.py`, bounded by SRAM bandwidth.
 
-    simplifications = ("Systolic array: folds run back to back (no overlap of a fold's drain with the next "
-                       "fold's preload; no weight double-buffering inside the array).",)
+    With `fold_pipelining: double_buffered` each array is a pipeline across tasks too: a task holds the
+    unit until its last vector has entered (the next task may then stream) and is done when its last
+    output has left; the next task's first preload starts as soon as its inputs are ready and the
+    previous fold has started streaming (the idle bank is free), exactly as between folds of one task.
+    """
+
     accepts = ("matmul",)
+
+    def __init__(self, spec, ctx):
+        super().__init__(spec, ctx)
+        self.pipes: dict[int, tuple[int, int, int]] = {}   # array -> (last fold's stream start edge, t, D)
+        self.busy_until = 0                                # end of the last busy interval marked
+
+    @property
+    def simplifications(self):
+        if self.spec.fold_pipelining == "double_buffered":
+            return ("Systolic array (double-buffered folds): outputs leave at a fold's last row, so a short "
+                    "partial fold after a tall one may emit on a column in the same cycle (as if every row had "
+                    "an output tap); an SRAM-bound task delays its own release and completion as a whole.",)
+        return ("Systolic array: folds run back to back (no overlap of a fold's drain with the next "
+                "fold's preload; no weight double-buffering inside the array).",)
 
     def execute(self, task, done):
         env, spec = self.ctx.env, self.spec
@@ -331,40 +349,71 @@ class SystolicArrayModel(ComponentModel):
         if len(pieces) > spec.count:
             raise LoomError(f"task {task.id} ({task.label}) splits a tile across {len(pieces)} arrays, but "
                             f"'{self.name}' has count {spec.count}.")
+        pipelined = spec.fold_pipelining == "double_buffered"
+        k_now, start = next_edge_ps(env.now, spec.clock)
+        # the task's inputs were ready when its last dependency finished (at or before now)
+        k_ready = next_edge_ps(max((self.ctx.done_ps[d] for d in task.deps), default=0), spec.clock)[0]
         # each array runs its piece; the SRAM's ports are shared equally by the arrays in use
         ways = len(pieces)
-        duration, moved, cycles_sum, macs = 0, [], 0, 0
+        release, finish, first_edge = start, start, k_now
+        moved, cycles_sum, macs = [], 0, 0
         parts = [0, 0, 0, 0]
-        for b, m, n, k in pieces:
-            cycles = b * tile_cycles(spec.dataflow, spec.rows, spec.cols, m, n, k)
+        for i, (b, m, n, k) in enumerate(pieces):
+            cycles = tile_cycles(spec.dataflow, spec.rows, spec.cols, m, n, k, b, spec.fold_pipelining)
             tr = tile_traffic(spec.dataflow, spec.rows, spec.cols, m, n, k, task.accumulate)
             piece = {("read", task.a): nb(task.a, b * tr.a_reads), ("read", task.b): nb(task.b, b * tr.b_reads),
                      ("read", task.z): nb(task.z, b * tr.z_reads), ("write", task.z): nb(task.z, b * tr.z_writes)}
             moved.append(piece)
-            start, end = ps_of_cycles(env.now, cycles, spec.clock)
-            array_ps = end - start
-            sram_ps = sram.transfer_ps(sum(piece.values()) * ways)
-            if sram_ps > array_ps:          # the SRAM ports, not the array, set the pace
+            sram_end = start + sram.transfer_ps(sum(piece.values()) * ways)
+            if pipelined:
+                run_release, run_end, k_first = self._pipelined_piece(i, k_now, k_ready, m, n, k, b)
+                first_edge = min(first_edge, k_first)
+            else:
+                run_end = run_release = ps_of_cycles(env.now, cycles, spec.clock)[1]
+            if sram_end > run_release:          # the SRAM ports, not the array, set the pace
                 self.add("sram_bound", "", 1, "tile")
-            duration = max(duration, array_ps, sram_ps)
+            release, finish = max(release, run_release, sram_end), max(finish, run_end, sram_end)
             cycles_sum += cycles
             macs += b * m * n * k
-            fc = tile_breakdown(spec.dataflow, spec.rows, spec.cols, m, n, k)
-            for i, phase in enumerate(("preload", "fill", "stream", "drain")):
-                parts[i] += b * getattr(fc, phase)
-        start, _ = ps_of_cycles(env.now, 0, spec.clock)
-        end = start + duration
-        yield env.timeout(end - env.now)
-        self.mark_busy(start, end)
+            fc = tile_breakdown(spec.dataflow, spec.rows, spec.cols, m, n, k, b, spec.fold_pipelining)
+            for j, phase in enumerate(("preload", "fill", "stream", "drain")):
+                parts[j] += getattr(fc, phase)
+        yield env.timeout(release - env.now)
+        begin = edge_time_ps(first_edge, spec.clock)      # its first preload may overlap the previous task
+        if finish > self.busy_until:     # busy intervals stay disjoint (the timeline adds them up)
+            self.mark_busy(max(begin, self.busy_until), finish)
+            self.busy_until = finish
         self.add("mac", "", macs, "MAC")
         self.add("cycles", "", cycles_sum, "cycle")
-        for i, phase in enumerate(("preload", "fill", "stream", "drain")):
-            self.add(f"cycles.{phase}", "", parts[i], "cycle")
+        for j, phase in enumerate(("preload", "fill", "stream", "drain")):
+            self.add(f"cycles.{phase}", "", parts[j], "cycle")
         for piece in moved:
             for (action, tensor), nbytes in piece.items():
                 sram.access(action, tensor, nbytes)
-        self.ctx.record(task, start, end)
-        done.succeed()
+        self.ctx.record(task, begin, finish)
+        if finish > release:
+            env.process(_succeed_later(env, finish - release, done))
+        else:
+            done.succeed()
+
+    def _pipelined_piece(self, i: int, k_now: int, k_ready: int, m: int, n: int, k: int, b: int):
+        """(release ps, done ps, first preload edge) of a piece on array i, continuing its pipeline."""
+        spec = self.spec
+        run = pipelined_run(spec.dataflow, spec.rows, spec.cols, m, n, k, b)
+        p0 = run.first_preload
+        prev = self.pipes.get(i)
+        if prev is None:
+            s0 = k_now + p0
+            load = k_now
+        else:
+            last_s, last_t, last_d = prev
+            load = max(k_ready, last_s)     # the idle bank is free once the previous fold streams
+            s0 = max(load + p0, last_s + max(last_t, last_d + p0), k_now)
+        base = s0 - p0                      # the run's cycle 0 (its first preload) as an edge index
+        last_start = base + run.stream_end - run.stream
+        self.pipes[i] = (last_start, run.stream, run.last_drain)
+        clock = spec.clock
+        return edge_time_ps(base + run.stream_end, clock), edge_time_ps(base + run.total, clock), load
 
     def energy(self):
         macs = sum(v for c, v in self.counts.items() if c.action == "mac")

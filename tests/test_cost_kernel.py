@@ -35,22 +35,24 @@ EINSUMS = {
 }
 
 
-def space_of(name, dataflow="ws"):
+def space_of(name, dataflow="ws", pipelining="none"):
     eq, sizes, unit, dtypes = EINSUMS[name]
     c = Cascade.from_text(name, eq, sizes, dtypes=dtypes)
-    target = Target.from_arch(parse_arch(THREE_LEVEL.replace("DF", dataflow), "small3.yaml"), unit)
+    text = THREE_LEVEL.replace("dataflow: DF", f"dataflow: {dataflow}, fold_pipelining: {pipelining}")
+    target = Target.from_arch(parse_arch(text, "small3.yaml"), unit)
     return MapSpace(EinsumProblem.from_einsum(c, c.einsums[0]), target)
 
 
+@pytest.mark.parametrize("pipelining", ["none", "double_buffered"])
 @pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
 @pytest.mark.parametrize("name", list(EINSUMS))
-def test_kernel_counts_equal_the_loop_nest_walker_on_random_mappings(name, dataflow):
+def test_kernel_counts_equal_the_loop_nest_walker_on_random_mappings(name, dataflow, pipelining):
     """Reads, fills, updates, accesses, bytes and transfers per tensor per level, unit cycles and task
     counts: kernel == literal walk, for random mappings (tiling, imperfect tiles, splits, orders, bypass,
-    double buffering, operand swap) on a three-level hierarchy."""
-    if EINSUMS[name][2] == "vec" and dataflow != "ws":
-        pytest.skip("the dataflow does not apply to a vector unit")
-    space = space_of(name, dataflow)
+    double buffering, operand swap) on a three-level hierarchy, with folds back to back or pipelined."""
+    if EINSUMS[name][2] == "vec" and (dataflow != "ws" or pipelining != "none"):
+        pytest.skip("the dataflow and fold pipelining do not apply to a vector unit")
+    space = space_of(name, dataflow, pipelining)
     cm = CostModel(space)
     rows = space.decode(space.sample_digits(np.random.default_rng(7), 600))
     reason = cm.evaluate(rows)[0]
@@ -73,24 +75,34 @@ def test_at_least_200_random_mappings_are_checked_per_einsum_kind():
 def test_fold_closed_forms_equal_the_simulators(dataflow):
     code = {"ws": 0, "os": 1, "is": 2}[dataflow]
     rng = np.random.default_rng(3)
+    log2 = {1: 0, 3: -1, 4: 2, 8: 3, 128: 7}
     for _ in range(300):
         rows, cols = (int(x) for x in rng.choice([1, 3, 4, 8, 128], 2))
         m, n, k = (int(x) for x in rng.integers(1, 300, 3))
+        bm = int(rng.integers(1, 4))
         assert fold_cycles(code, rows, cols, m, n, k) == tile_cycles(dataflow, rows, cols, m, n, k)
+        for rs, cs in ((-1, -1), (log2[rows], log2[cols])):      # dividing and shifting agree
+            assert (fold_cycles(code, rows, cols, m, n, k, rs, cs, bm, 1)
+                    == tile_cycles(dataflow, rows, cols, m, n, k, bm, "double_buffered"))
         tr = tile_traffic(dataflow, rows, cols, m, n, k, accumulate=True)
         assert fold_traffic(code, rows, cols, m, n, k) == (tr.a_reads, tr.b_reads, tr.z_writes)
 
 
+@pytest.mark.parametrize("pipelining", ["none", "double_buffered"])
 @pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
-def test_gemm_cycles_equal_the_closed_form_for_the_same_mapping(dataflow):
+def test_gemm_cycles_equal_the_closed_form_for_the_same_mapping(dataflow, pipelining):
     """Tiles 8x8x8 (imperfect on every rank of a 20x12x10 GEMM): the kernel's unit cycles are the sum of
     the simulator's closed form over the tiles the mapping runs."""
-    space = space_of("gemm", dataflow)
+    space = space_of("gemm", dataflow, pipelining)
     mp = Mapping.tiled(space.problem, space.target, {"m": 8, "n": 8, "k": 8})
     cost = CostModel(space).cost(space.row(mp))
-    expected = sum(tile_cycles(dataflow, 4, 4, min(8, 20 - m0), min(8, 12 - n0), min(8, 10 - k0))
+    expected = sum(tile_cycles(dataflow, 4, 4, min(8, 20 - m0), min(8, 12 - n0), min(8, 10 - k0),
+                               pipelining=pipelining)
                    for m0 in range(0, 20, 8) for n0 in range(0, 12, 8) for k0 in range(0, 10, 8))
     assert cost.compute_cycles == expected
+    if pipelining == "double_buffered":     # and the mode really changes the count
+        assert expected < sum(tile_cycles(dataflow, 4, 4, min(8, 20 - m0), min(8, 12 - n0), min(8, 10 - k0))
+                              for m0 in range(0, 20, 8) for n0 in range(0, 12, 8) for k0 in range(0, 10, 8))
 
 
 def test_capacity_fanout_and_bypass_rejections_are_counted_by_reason():

@@ -67,6 +67,47 @@ def test_one_tile_program_equals_the_closed_form():
     assert r.count("pe", "cycles", "cycle") == tile_cycles("ws", 8, 8, M, N, K)
 
 
+def test_a_double_buffered_array_times_a_batched_tile_as_one_pipelined_run():
+    """Batch 3 of a 4x20x20 GEMM on an 8x8 ws array: 9 folds per GEMM, 27 in one run. Back to back each
+    fold pays 2r + c + t - 2; pipelined, every boundary costs max(t, r) and the wavefront is paid once."""
+    a = _db_arch()
+    r = simulate(a, Program((MatmulTile(0, "pe", (), 4, 20, 20, "A", "B", "Z", "buf", batch=3),),
+                            {"A": "bf16", "B": "bf16", "Z": "bf16"}))
+    # k = 20 -> r: 8, 8, 4; n = 20 -> c: 8, 8, 4; t = m = 4; boundaries max(4, r): 8 x 6 + 4 x 3 per GEMM
+    # the 27th fold's start: s_0 = 8, then 26 boundaries (the first GEMM's 8 after its first fold, two more
+    # GEMMs of 12); it is the (r=4, c=4) fold, which ends last: s + t + r + c - 2
+    s_last = 8 + 5 * 8 + 3 * 4 + 2 * (6 * 8 + 3 * 4)
+    assert tile_cycles("ws", 8, 8, 4, 20, 20, 3, "double_buffered") == s_last + 4 + 4 + 4 - 2
+    assert r.count("pe", "cycles", "cycle") == s_last + 4 + 4 + 4 - 2
+    assert r.count("pe", "cycles", "cycle") < 3 * tile_cycles("ws", 8, 8, 4, 20, 20)
+    assert r.total_ps >= (s_last + 10) * 1000
+    assert any("double-buffered" in note for note in r.simplifications)
+    assert not any("no weight double-buffering" in note for note in r.simplifications)
+
+
+def _db_arch():
+    text = ARCH.replace("CLOCK", "1GHz").replace("dataflow: ws", "dataflow: ws, fold_pipelining: double_buffered")
+    return parse_arch(text, "t.yaml")
+
+
+@pytest.mark.parametrize("dependent", [False, True])
+def test_consecutive_tasks_on_a_double_buffered_array_pipeline_like_folds_of_one_tile(dependent):
+    """Two 4x8x8 tiles (one fold each: r = c = 8, t = 4) on an 8x8 ws array. Independent, the second
+    fold's weights shift in while the first streams: s = 8, 8 + max(4, 8) = 16; done at 8 + 18 = 26
+    and 16 + 18 = 34 cycles, as one batch-2 run. If the second reads the first's output it can only
+    start loading once the first is done: s = 26 + 8, done at 52, as back to back (2 x 26)."""
+    tasks = (MatmulTile(0, "pe", (), 4, 8, 8, "A", "B", "Z", "buf"),
+             MatmulTile(1, "pe", (0,) if dependent else (), 4, 8, 8, "Z", "B", "Y", "buf"))
+    r = simulate(_db_arch(), Program(tasks, {"A": "bf16", "B": "bf16", "Z": "bf16", "Y": "bf16"}))
+    ends = dict(zip(r.tasks["id"], r.tasks["end_ps"]))
+    assert ends[0] == 26_000
+    assert ends[1] == (52_000 if dependent else 34_000)
+    assert r.total_ps == ends[1]
+    if not dependent:
+        assert ends[1] == tile_cycles("ws", 8, 8, 4, 8, 8, 2, "double_buffered") * 1000
+    assert 2 * tile_cycles("ws", 8, 8, 4, 8, 8) * 1000 == 52_000      # folds back to back, for reference
+
+
 def test_double_buffering_overlaps_transfers_with_compute():
     a = arch()
     p, t = _problem(gemm(64, 64, 64)), Target.from_arch(a)

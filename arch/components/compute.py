@@ -19,6 +19,10 @@ class SystolicArraySpec(ComponentSpec):
     cols: int = param(Count(), help="PE columns (output columns n under ws and os; m under is)")
     dataflow: str = param(Choice("ws", "os", "is"), default="ws",
                           help="which operand stays in the PEs: ws weights, os outputs, is inputs")
+    fold_pipelining: str = param(Choice("none", "double_buffered"), default="none",
+                                 help="none: folds back to back; double_buffered: a second bank of stationary "
+                                      "registers, a fold boundary costs max(stream, preload or drain) "
+                                      "(simulator/systolic.py)")
     clock: int = param(FREQUENCY, default=None, help=CLOCK_HELP)
     dtype: str = param(Choice(*DTYPE_NAMES), default="bf16", help="operand data type; picks the mac.<dtype> energy")
     count: int = param(Count(), default=1, help="identical arrays sharing the same memories (a mapper may split a "
