@@ -16,13 +16,12 @@ from loomsim.arch.dram_device import DramDevice
 from loomsim.errors import LoomError
 from loomsim.simulator.dram import kernel
 from loomsim.simulator.dram.commands import NAMES, NCMD, compile_tables
+from loomsim.simulator.dram.kernel_io import enqueue
 from loomsim.simulator.dram.mapping import AddressMap
-from loomsim.simulator.dram.state import (ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, F_ARR, F_BANK, F_COL, F_ID, F_ROW,
-                                          F_WRITE, H_ERR, H_ERRB, H_FHEAD, H_FTAIL, H_NOUT, H_NOW, H_PHEAD, H_PTAIL,
-                                          INF, L_BANK, L_CH, L_CMD, L_ROW, L_T, NO, O_DONE, O_ENTER, O_ID, O_WRITE, P_ARR, P_BANK,
-                                          P_COUNT, P_DONE, P_OP, P_ROW, R_ACT, R_OPEN, R_PRE, R_SINCE, grow_ring,
-                                          make_cfg, make_state)
-
+from loomsim.simulator.dram.state import (ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, H_ERR, H_ERRB, H_FHEAD, H_FTAIL, H_NOUT,
+                                          H_NOW, H_NPOUT, H_PHEAD, H_PTAIL, INF, L_BANK, L_CH, L_CMD, L_ROW, L_T, NO,
+                                          O_DONE, O_ENTER, O_ID, O_WRITE, P_ARR, P_BANK, P_COUNT, P_OP, P_ROW, PO_DONE,
+                                          PO_SEQ, R_ACT, R_OPEN, R_PRE, R_SINCE, grow_ring, make_cfg, make_state)
 
 ENGINE_SIMPLIFICATIONS = (
     "DRAM engine: no power-down or self-refresh states; refreshes issue when due (postponed only during a PIM "
@@ -64,6 +63,7 @@ class DramEngine:
         self.cfg = make_cfg(device, log=log > 0)
         self.map = AddressMap.of(device)
         self.channels = device.org.channels
+        self.all_channels = np.arange(self.channels, dtype=np.int64)
         self.st = make_state(self.cfg, self.channels, fifo=fifo, pim=pim, log=log)
         self.next_id = 0
         self.next_pim_id = 0
@@ -72,44 +72,40 @@ class DramEngine:
         self.commands = 0
         self.pim_ids: list[dict[int, int]] = [{} for _ in range(self.channels)]  # ring position -> op id
         self.pim_done: dict[int, int] = {}
+        m = self.map
+        self._decode = (np.array([m.pos[f] for f in ("ch", "ra", "bg", "ba", "ro", "co")], dtype=np.int64),
+                        np.array([m.width[f] for f in ("ch", "ra", "bg", "ba", "ro", "co")], dtype=np.int64),
+                        np.int64(m.shift), np.int64(m.span - 1), np.int64(m.banks_per_rank),
+                        np.int64(m.banks_per_group))
 
     # ---- submitting work -----------------------------------------------------------------------
 
     def submit(self, addr, write, arrival) -> np.ndarray:
         """Queue requests (byte addresses, 0/1 writes, arrival cycles); returns their ids."""
-        addr = np.asarray(addr, dtype=np.int64)
+        addr = np.ascontiguousarray(addr, dtype=np.int64)
         n = addr.size
-        write = np.broadcast_to(np.asarray(write, dtype=np.int64), (n,))
-        arrival = np.broadcast_to(np.asarray(arrival, dtype=np.int64), (n,))
+        write = np.ascontiguousarray(np.broadcast_to(np.asarray(write, dtype=np.int64), (n,)))
+        arrival = np.ascontiguousarray(np.broadcast_to(np.asarray(arrival, dtype=np.int64), (n,)))
         ids = np.arange(self.next_id, self.next_id + n, dtype=np.int64)
-        self.next_id += n
         if n == 0:
             return ids
-        ch, bank, row, col = self.map.decode(addr)
-        order = np.argsort(ch, kind="stable")
-        bounds = np.searchsorted(ch[order], np.arange(self.channels + 1))
+        if arrival.min() < self.horizon:
+            raise LoomError(f"a request arrives at cycle {int(arrival.min())}, before cycle {self.horizon}, up to "
+                            "which the engine has already run; submit before running past its arrival.")
+        per_channel = np.bincount(self.map.field(addr, "ch"), minlength=self.channels)
         st = self.st
-        for c in range(self.channels):
-            sel = order[bounds[c]:bounds[c + 1]]
-            k = sel.size
-            if k == 0:
-                continue
-            arr = arrival[sel]
-            if arr[0] < self.last_arrival[c] or np.any(np.diff(arr) < 0):
-                raise LoomError(f"requests to DRAM channel {c} go back in time (arrival {int(arr.min())} after "
-                                f"{int(self.last_arrival[c])}); submit requests in arrival order.")
-            if arr[0] < self.horizon:
-                raise LoomError(f"a request arrives at cycle {int(arr[0])}, before cycle {self.horizon}, up to which "
-                                "the engine has already run; submit before running past its arrival.")
-            self.last_arrival[c] = arr[-1]
-            head, tail = int(st.chs[c, H_FHEAD]), int(st.chs[c, H_FTAIL])
-            self._reserve_fifo(tail - head + k)
-            st = self.st
-            idx = np.arange(tail, tail + k) % st.fifo.shape[1]
-            f = st.fifo[c]
-            f[idx, F_BANK], f[idx, F_ROW], f[idx, F_COL] = bank[sel], row[sel], col[sel]
-            f[idx, F_WRITE], f[idx, F_ARR], f[idx, F_ID] = write[sel], arr, ids[sel]
-            st.chs[c, H_FTAIL] = tail + k
+        self._reserve_fifo(int((st.chs[:, H_FTAIL] - st.chs[:, H_FHEAD] + per_channel).max()))
+        st = self.st
+        before = st.chs[:, H_FTAIL].copy()
+        last = self.last_arrival.copy()
+        bad = enqueue(st, *self._decode, last, addr, write, arrival, np.int64(self.next_id))
+        if bad >= 0:
+            st.chs[:, H_FTAIL] = before                   # take back what was appended
+            c = int(self.map.field(addr[bad:bad + 1], "ch")[0])
+            raise LoomError(f"requests to DRAM channel {c} go back in time (arrival {int(arrival[bad])} after "
+                            f"{int(last[c])}); submit requests in arrival order.")
+        self.last_arrival = last
+        self.next_id += n
         return ids
 
     def _reserve_fifo(self, need: int) -> None:
@@ -139,13 +135,14 @@ class DramEngine:
             while new < tail - head + len(ops):
                 new *= 2
             hs, ts = st.chs[:, H_PHEAD], st.chs[:, H_PTAIL]
-            self.st = st = st._replace(pim=grow_ring(st.pim, hs, ts, new), p_mask=grow_ring(st.p_mask, hs, ts, new))
+            self.st = st = st._replace(pim=grow_ring(st.pim, hs, ts, new), p_mask=grow_ring(st.p_mask, hs, ts, new),
+                                       pout=np.zeros((self.channels, new, 2), dtype=np.int64))
             cap = new
         ids = []
         for j, (op, mask, row, bank, count) in enumerate(ops):
             i = (tail + j) % cap
             p = st.pim[channel, i]
-            p[P_OP], p[P_ROW], p[P_BANK], p[P_COUNT], p[P_ARR], p[P_DONE] = op, row, bank, count, arrival, -1
+            p[P_OP], p[P_ROW], p[P_BANK], p[P_COUNT], p[P_ARR] = op, row, bank, count, arrival
             st.p_mask[channel, i] = np.uint64(mask)
             self.pim_ids[channel][tail + j] = self.next_pim_id      # keyed by position in the ring's sequence
             ids.append(self.next_pim_id)
@@ -158,21 +155,24 @@ class DramEngine:
     def run(self, until: int = INF) -> Completions:
         """Issue every command before cycle `until` (INF: until all submitted work is done)."""
         st = self.st
-        heads = st.chs[:, H_PHEAD].copy()
         self.commands += kernel.run(self.cfg, self.tables.upd_n, self.tables.upd_f, self.tables.upd_v,
-                                    self.tables.win_n, self.tables.win_t, st, np.int64(until))
+                                    self.tables.win_n, self.tables.win_t, st, np.int64(until), self.all_channels)
         self.horizon = max(self.horizon, until) if until != INF else max(self.horizon, int(st.chs[:, H_NOW].max()))
         self._check_errors()
-        cap = st.pim.shape[1]
-        for c in range(self.channels):
-            for i in range(int(heads[c]), int(st.chs[c, H_PHEAD])):
-                self.pim_done[self.pim_ids[c].pop(i)] = int(st.pim[c, i % cap, P_DONE])
+        for c in np.flatnonzero(st.chs[:, H_NPOUT]).tolist():
+            for seq, done in st.pout[c, :st.chs[c, H_NPOUT]].tolist():
+                self.pim_done[self.pim_ids[c].pop(seq)] = done
+        st.chs[:, H_NPOUT] = 0
+        return self.take_completions()
+
+    def take_completions(self) -> Completions:
+        """The requests completed since the last call, and forget them."""
+        st = self.st
         n = st.chs[:, H_NOUT]
         done = np.concatenate([st.out[c, :n[c]] for c in range(self.channels)])
-        out = Completions(done[:, O_ID].copy(), done[:, O_ENTER].copy(), done[:, O_DONE].copy(),
-                          done[:, O_WRITE].copy())
         st.chs[:, H_NOUT] = 0
-        return out
+        return Completions(done[:, O_ID].copy(), done[:, O_ENTER].copy(), done[:, O_DONE].copy(),
+                           done[:, O_WRITE].copy())
 
     def _check_errors(self) -> None:
         err = self.st.chs[:, H_ERR]

@@ -5,6 +5,14 @@ timing rule, activation window, refresh and PIM blocking considered), breaks tie
 then PIM, then row hits, then the oldest request), and issues it. Time jumps from command to command;
 no cycle is stepped through. Channels share nothing, so each runs on its own.
 
+Weighing the queued requests is the hot path. A bank's next memory command is a row hit (RD or WR),
+a PRE (its open row serves no queued request) or an ACT (no row open); bank sets (`bm`) say which banks
+are in which case, and each bank keeps its oldest read and write hit. A command's earliest cycle is the
+latest of its bank's, bank group's, rank's and channel's bounds; the rank and channel parts are the same
+for every bank of a rank, so they are read once per (rank, command) as a bound on the whole group, and a
+group that cannot beat the best candidate so far (an ACT group waiting for tFAW, say) is skipped whole.
+Groups are weighed hits first, since a ready hit wins ties.
+
 A run stops before the first command at or after `until`, unless a known request has arrived by then
 and waits for a queue slot: such a command cannot be changed by requests the caller has not submitted
 yet, since those arrive no earlier and queue behind it. `until = INF` runs until no work is left.
@@ -17,13 +25,15 @@ import numpy as np
 
 from loomsim.simulator.dram import commands as C
 from loomsim.simulator.dram.kernel_pim import STUCK, issue_pim, pim_next, retire_done
-from loomsim.simulator.dram.kernel_rules import (I64, U0, apply, bit, close_row, entry, jit, log, open_row,
-                                                 push_window, rank_bits, ready, ready1, ready_bank, tiny)
-from loomsim.simulator.dram.state import (B_HIT, B_LB, B_LBR, B_LBW, B_POS, B_PROW, B_QN, B_ROW, B_WHIT, ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, F_ARR, F_BANK,
-                                          F_COL, F_ID, F_ROW, F_WRITE, H_ERR, H_FHEAD, H_FTAIL, H_LASTPIM, H_NFREE,
-                                          H_NACTIVE, H_NOUT, H_NOW, H_NQ, H_PHEAD, H_PTAIL, H_SEQ, INF, O_DONE, O_ENTER, O_ID, O_WRITE,
-                                          OP_COMP, OP_READRES, P_ARR, P_OP, Q_BANK, Q_COL, Q_ENTER, Q_ID, Q_ROW, Q_SEQ, Q_WRITE, R_REFDUE,
-                                          R_REFPTR)
+from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, apply, bit, close_row, entry, find_hit, jit, log,
+                                                 lowest, open_row, push_window, rank_bits, rank_mask, ready,
+                                                 ready1, ready_bank, ready_window, set_hits, tiny)
+from loomsim.simulator.dram.state import (B_HEAD, B_PROW, B_QN, B_ROW, B_RS, B_TAIL, B_WS, ERR_OUT_FULL,
+                                          ERR_PIM_ROW_CLOSED, F_ARR, F_BANK, F_COL, F_ID, F_ROW, F_WRITE, H_ERR,
+                                          H_FHEAD, H_FTAIL, H_LASTPIM, H_NFREE, H_NOUT, H_NOW, H_NQ, H_PHEAD,
+                                          H_PTAIL, H_SEQ, INF, M_HIT, M_OPEN, M_Q, NEVER, O_DONE, O_ENTER, O_ID,
+                                          O_WRITE, OP_COMP, OP_READRES, P_ARR, P_OP, Q_BANK, Q_COL, Q_ENTER, Q_ID,
+                                          Q_NEXT, Q_PREV, Q_ROW, Q_SEQ, Q_WRITE, R_REFDUE, R_REFPTR)
 
 ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB, PPRE = (I64(v) for v in (C.ACT, C.PRE, C.PREA, C.RD, C.WR, C.RDA, C.WRA,
                                                                         C.REF, C.REFPB, C.PPRE))
@@ -57,17 +67,20 @@ def _admit(st, cfg, c, t):
         e[Q_BANK], e[Q_ROW], e[Q_COL], e[Q_WRITE] = b, f[F_ROW], f[F_COL], f[F_WRITE]
         e[Q_ENTER], e[Q_ID], e[Q_SEQ] = t, f[F_ID], st.chs[c, H_SEQ]
         st.chs[c, H_SEQ] += 1
-        n = st.bank[c, b, B_QN]
-        st.bq[c, b, n] = s
-        st.bank[c, b, B_QN] = n + 1
-        if n == 0:                               # the bank joins the active list
-            k = st.chs[c, H_NACTIVE]
-            st.active[c, k] = b
-            st.bank[c, b, B_POS] = k
-            st.chs[c, H_NACTIVE] = k + 1
-        if st.bank[c, b, B_ROW] == f[F_ROW]:
-            st.bank[c, b, B_HIT] += 1
-            st.bank[c, b, B_WHIT] += f[F_WRITE]
+        last = st.bank[c, b, B_TAIL]             # append to the bank's list
+        e[Q_NEXT], e[Q_PREV] = -1, last
+        if last >= 0:
+            st.q[c, last, Q_NEXT] = s
+        else:
+            st.bank[c, b, B_HEAD] = s
+            st.bm[c, M_Q] |= bit(b)
+        st.bank[c, b, B_TAIL] = s
+        st.bank[c, b, B_QN] += 1
+        if st.bank[c, b, B_ROW] == f[F_ROW]:     # a new hit; it is the oldest only if there was none
+            hs = B_WS if f[F_WRITE] else B_RS
+            if st.bank[c, b, hs] < 0:
+                st.bank[c, b, hs] = s
+                st.bm[c, M_HIT] |= bit(b)
         st.chs[c, H_NQ] += 1
         st.chs[c, H_FHEAD] += 1
 
@@ -108,7 +121,7 @@ def _refresh_next(st, cfg, c, rank):
             return PREA, first, mem
         if pim != U0:
             return PPRE, np.int64(-1), pim
-        return REF, np.int64(rank * cfg.bpr), rank_bits(~U0, 0, cfg.bpr) << np.uint64(rank * cfg.bpr)
+        return REF, np.int64(rank * cfg.bpr), rank_mask(rank, cfg.bpr)
     b = rank * cfg.bpr + st.rank[c, rank, R_REFPTR]
     if st.bank[c, b, B_ROW] >= 0:
         return PRE, b, U0
@@ -118,16 +131,21 @@ def _refresh_next(st, cfg, c, rank):
 
 
 @tiny
-def _due(st, cfg, c, rank):
-    """When the rank's next refresh must issue. While a PIM compute or read-out step is under way, refresh
-    is postponed by up to `cfg.postpone` intervals (JEDEC lets a controller postpone up to 8 REF
-    commands), so it does not close the rows the step computes on; the postponed ones catch up after."""
-    due = st.rank[c, rank, R_REFDUE]
+def _postponed(st, cfg, c):
+    """How long refresh may wait now. While a PIM compute or read-out step is under way, refresh is
+    postponed by up to `cfg.postpone` intervals (JEDEC lets a controller postpone up to 8 REF commands),
+    so it does not close the rows the step computes on; the postponed ones catch up after."""
     if st.chs[c, H_PHEAD] < st.chs[c, H_PTAIL]:
         op = st.pim[c, st.chs[c, H_PHEAD] & (st.pim.shape[1] - 1), P_OP]
         if op == OP_COMP or op == OP_READRES:
-            due += cfg.postpone * (cfg.tREFIpb if cfg.refresh == 2 else cfg.tREFI)
-    return due
+            return cfg.postpone * (cfg.tREFIpb if cfg.refresh == 2 else cfg.tREFI)
+    return np.int64(0)
+
+
+@tiny
+def _due(st, cfg, c, rank):
+    """When the rank's next refresh must issue."""
+    return st.rank[c, rank, R_REFDUE] + _postponed(st, cfg, c)
 
 
 @tiny
@@ -148,11 +166,108 @@ def _limit(st, cfg, c, mask, b):
     return lim
 
 
+@tiny
+def _rank_limits(st, cfg, c, rank, block, padd):
+    """(limit of the rank's banks, the bank refresh points at, that bank's limit): memory commands must
+    issue before the limit, i.e. before a blocking PIM bundle and before a refresh that is due."""
+    if cfg.refresh == 1:
+        return min(block, st.rank[c, rank, R_REFDUE] + padd), np.int64(-1), block
+    if cfg.refresh == 2:
+        return block, rank * cfg.bpr + st.rank[c, rank, R_REFPTR], min(block, st.rank[c, rank, R_REFDUE] + padd)
+    return block, np.int64(-1), block
+
+
 # ---- choosing the next command ------------------------------------------------------------------------
 
 @tiny
 def _better(r, cls, seq, bt, bcls, bseq):
     return r < bt or (r == bt and (cls < bcls or (cls == bcls and seq < bseq)))
+
+
+@tiny
+def _pick_frfcfs(st, cfg, win_n, win_t, c, t, block, padd):
+    """The best memory command under FR-FCFS: (time, class, seq, command, bank, queue slot); time INF if
+    none. Candidates are weighed in groups of one rank and one command; a group whose shared bound
+    (rank and channel rules, activation windows) already loses is skipped without visiting its banks."""
+    bt, bcls, bseq, bcmd, bb, bslot = INF, np.int64(9), INF, np.int64(-1), np.int64(-1), np.int64(-1)
+    queued, opened, hits = st.bm[c, M_Q], st.bm[c, M_OPEN], st.bm[c, M_HIT]
+    if hits != U0:                                   # row hits: RD or WR of the oldest read and write hit
+        for rank in range(cfg.nrank):
+            m = hits & rank_mask(rank, cfg.bpr)
+            if m == U0:
+                continue
+            lim, ptr, plim = _rank_limits(st, cfg, c, rank, block, padd)
+            if lim <= t:
+                continue
+            g_rd = max(t, st.nt_ch[c, RD], st.nt_rank[c, rank, RD])
+            g_wr = max(t, st.nt_ch[c, WR], st.nt_rank[c, rank, WR])
+            while m != U0:
+                b = lowest(m)
+                m &= m - U1
+                bl = plim if b == ptr else lim
+                bg = b >> cfg.bpg_sh
+                s = st.bank[c, b, B_RS]
+                if s >= 0:
+                    seq = st.q[c, s, Q_SEQ]
+                    r = max(g_rd, st.nt_bank[c, b, RD], st.nt_bg[c, bg, RD])
+                    if r < bl and _better(r, CLS_HIT, seq, bt, bcls, bseq):
+                        bt, bcls, bseq, bcmd, bb, bslot = r, CLS_HIT, seq, RD, b, s
+                s = st.bank[c, b, B_WS]
+                if s >= 0:
+                    seq = st.q[c, s, Q_SEQ]
+                    r = max(g_wr, st.nt_bank[c, b, WR], st.nt_bg[c, bg, WR])
+                    if r < bl and _better(r, CLS_HIT, seq, bt, bcls, bseq):
+                        bt, bcls, bseq, bcmd, bb, bslot = r, CLS_HIT, seq, WR, b, s
+    for cmd in (PRE, ACT):                           # row misses: close the open row, or open the next one
+        group = queued & opened & ~hits if cmd == PRE else queued & ~opened
+        if group == U0:
+            continue
+        for rank in range(cfg.nrank):
+            m = group & rank_mask(rank, cfg.bpr)
+            if m == U0:
+                continue
+            lim, ptr, plim = _rank_limits(st, cfg, c, rank, block, padd)
+            g = max(t, st.nt_ch[c, cmd], st.nt_rank[c, rank, cmd])
+            if cmd == ACT:
+                g = max(g, ready_window(st, cfg, win_n, win_t, c, rank, np.int64(1)))
+            if g >= lim or not _better(g, CLS_OTHER, NEVER, bt, bcls, bseq):
+                continue                             # no bank of the group can win
+            while m != U0:
+                b = lowest(m)
+                m &= m - U1
+                s = st.bank[c, b, B_HEAD]
+                seq = st.q[c, s, Q_SEQ]
+                r = max(g, st.nt_bank[c, b, cmd], st.nt_bg[c, b >> cfg.bpg_sh, cmd])
+                if r < (plim if b == ptr else lim) and _better(r, CLS_OTHER, seq, bt, bcls, bseq):
+                    bt, bcls, bseq, bcmd, bb, bslot = r, CLS_OTHER, seq, cmd, b, s
+    return bt, bcls, bseq, bcmd, bb, bslot
+
+
+@tiny
+def _pick_fcfs(st, cfg, win_n, win_t, c, t, block, padd):
+    """The command the oldest queued request needs next (FCFS): its RD/WR if it hits the open row, else
+    PRE or ACT. Same result layout as `_pick_frfcfs`."""
+    m = st.bm[c, M_Q]
+    b, s, oldest = np.int64(-1), np.int64(-1), INF
+    while m != U0:
+        k = lowest(m)
+        m &= m - U1
+        h = st.bank[c, k, B_HEAD]
+        if st.q[c, h, Q_SEQ] < oldest:
+            b, s, oldest = k, h, st.q[c, h, Q_SEQ]
+    lim, ptr, plim = _rank_limits(st, cfg, c, b >> cfg.bpr_sh, block, padd)
+    if b == ptr:
+        lim = plim
+    row = st.bank[c, b, B_ROW]
+    if row >= 0 and st.q[c, s, Q_ROW] == row:
+        cmd, cls = (WR if st.q[c, s, Q_WRITE] else RD), CLS_HIT
+        r = max(t, ready_bank(st, c, b, cmd, cfg.bpr_sh, cfg.bpg_sh))
+    else:
+        cmd, cls = (PRE if row >= 0 else ACT), CLS_OTHER
+        r = max(t, ready1(st, cfg, win_n, win_t, c, cmd, b))
+    if lim <= t or r >= lim:
+        return INF, np.int64(9), INF, np.int64(-1), np.int64(-1), np.int64(-1)
+    return r, cls, oldest, cmd, b, s
 
 
 @jit
@@ -183,67 +298,17 @@ def _pick(st, cfg, win_n, win_t, c, t):
     bt, bcls, bseq = INF, np.int64(9), INF
     kind, bcmd, bb, bslot, bmask = K_NONE, np.int64(-1), np.int64(-1), np.int64(-1), U0
     pim_queued = st.chs[c, H_PHEAD] < st.chs[c, H_PTAIL]
+    padd = _postponed(st, cfg, c) if pim_queued and cfg.refresh != 0 else np.int64(0)
     block = INF
     if pim_queued and cfg.pim == C.PIM_BLOCKED:   # memory commands wait while a bundle is queued
         block = st.pim[c, st.chs[c, H_PHEAD] & (st.pim.shape[1] - 1), P_ARR]
-    if st.chs[c, H_NQ] > 0:
-        if cfg.refresh != 0:                     # each rank's refresh deadline, once per pick
-            for rank in range(cfg.nrank):
-                st.rlim[c, rank] = _due(st, cfg, c, rank)
-        lo, hi = 0, st.chs[c, H_NACTIVE]         # positions in the list of banks with queued requests
-        if cfg.sched == 1:                       # FCFS: only the oldest request may be served
-            oldest = INF
-            for k in range(hi):
-                b = st.active[c, k]
-                if st.q[c, st.bq[c, b, 0], Q_SEQ] < oldest:
-                    oldest, lo = st.q[c, st.bq[c, b, 0], Q_SEQ], k
-            hi = lo + 1
-        for k0 in range(lo, hi):
-            b = st.active[c, k0]
-            n = st.bank[c, b, B_QN]
-            lim = block
-            if cfg.refresh == 1 or (cfg.refresh == 2 and b == (b >> cfg.bpr_sh) * cfg.bpr
-                                    + st.rank[c, b >> cfg.bpr_sh, R_REFPTR]):
-                lim = min(lim, st.rlim[c, b >> cfg.bpr_sh])
-            if lim <= t:
-                continue
-            row = st.bank[c, b, B_ROW]
-            first = st.bq[c, b, 0]
-            if row >= 0 and st.bank[c, b, B_HIT] > 0 and (cfg.sched == 0 or st.q[c, first, Q_ROW] == row):
-                rs, ws = np.int64(-1), np.int64(-1)     # the oldest read and the oldest write hitting the row
-                want_w = st.bank[c, b, B_WHIT] > 0
-                want_r = st.bank[c, b, B_HIT] > st.bank[c, b, B_WHIT]
-                for k in range(n):
-                    s = st.bq[c, b, k]
-                    if st.q[c, s, Q_ROW] == row:
-                        if st.q[c, s, Q_WRITE]:
-                            if ws < 0:
-                                ws = s
-                        elif rs < 0:
-                            rs = s
-                        if ((rs >= 0 or not want_r) and (ws >= 0 or not want_w)) or cfg.sched == 1:
-                            break
-                for s in (rs, ws):
-                    if s < 0:
-                        continue
-                    cmd = WR if st.q[c, s, Q_WRITE] else RD
-                    lbk = B_LBW if cmd == WR else B_LBR
-                    seq = st.q[c, s, Q_SEQ]
-                    if not _better(max(t, st.bank[c, b, lbk]), CLS_HIT, seq, bt, bcls, bseq):
-                        continue                 # its lower bound already loses
-                    r = max(t, ready_bank(st, c, b, cmd, cfg.bpr_sh, cfg.bpg_sh))
-                    st.bank[c, b, lbk] = r
-                    if r < lim and _better(r, CLS_HIT, seq, bt, bcls, bseq):
-                        bt, bcls, bseq, kind, bcmd, bb, bslot, bmask = r, CLS_HIT, seq, K_MEM, cmd, np.int64(b), s, U0
-            else:
-                seq = st.q[c, first, Q_SEQ]
-                if not _better(max(t, st.bank[c, b, B_LB]), CLS_OTHER, seq, bt, bcls, bseq):
-                    continue                     # its lower bound already loses
-                cmd = PRE if row >= 0 else ACT
-                r = max(t, ready1(st, cfg, win_n, win_t, c, cmd, np.int64(b)))
-                st.bank[c, b, B_LB] = r
-                if r < lim and _better(r, CLS_OTHER, seq, bt, bcls, bseq):
-                    bt, bcls, bseq, kind, bcmd, bb, bslot, bmask = r, CLS_OTHER, seq, K_MEM, cmd, np.int64(b), first, U0
+    if st.chs[c, H_NQ] > 0 and block > t:
+        if cfg.sched == 0:
+            bt, bcls, bseq, bcmd, bb, bslot = _pick_frfcfs(st, cfg, win_n, win_t, c, t, block, padd)
+        else:
+            bt, bcls, bseq, bcmd, bb, bslot = _pick_fcfs(st, cfg, win_n, win_t, c, t, block, padd)
+        if bcmd >= 0:
+            kind = K_MEM
     if pim_queued:
         r, cmd, b, m, i, lim = _pim_candidate(st, cfg, win_n, win_t, c, t)
         if cmd == STUCK:
@@ -252,7 +317,7 @@ def _pick(st, cfg, win_n, win_t, c, t):
             bt, bcls, bseq, kind, bcmd, bb, bslot, bmask = r, CLS_PIM, np.int64(0), K_PIM, cmd, b, i, m
     if cfg.refresh != 0:
         for rank in range(cfg.nrank):
-            if _due(st, cfg, c, rank) > bt:      # its refresh cannot come first
+            if st.rank[c, rank, R_REFDUE] + padd > bt:   # its refresh cannot come first
                 continue
             r, cmd, b, m = _refresh_candidate(st, cfg, win_n, win_t, c, t, rank)
             if _better(r, CLS_REF, np.int64(rank), bt, bcls, bseq):
@@ -265,23 +330,26 @@ def _pick(st, cfg, win_n, win_t, c, t):
 
 @tiny
 def _issue_column(st, cfg, upd_n, upd_f, upd_v, c, cmd, b, s, t):
-    """A RD or WR for queue slot `s`; the page policy decides whether it auto-precharges (RDA, WRA)."""
-    n = st.bank[c, b, B_QN]
-    k = 0
-    while st.bq[c, b, k] != s:
-        k += 1
-    for j in range(k, n - 1):
-        st.bq[c, b, j] = st.bq[c, b, j + 1]
-    st.bank[c, b, B_QN] = n - 1
-    if n == 1:                                   # the bank leaves the active list (swap with the last)
-        k, last = st.bank[c, b, B_POS], st.chs[c, H_NACTIVE] - 1
-        moved = st.active[c, last]
-        st.active[c, k] = moved
-        st.bank[c, moved, B_POS] = k
-        st.chs[c, H_NACTIVE] = last
-    st.bank[c, b, B_HIT] -= 1
-    st.bank[c, b, B_WHIT] -= st.q[c, s, Q_WRITE]
-    auto = cfg.page == 1 or (cfg.page == 2 and st.bank[c, b, B_HIT] == 0)
+    """A RD or WR for queue slot `s` (the bank's oldest read or write hit); the page policy decides
+    whether it auto-precharges (RDA, WRA)."""
+    prev, nxt = st.q[c, s, Q_PREV], st.q[c, s, Q_NEXT]     # unlink it from the bank's list
+    if prev >= 0:
+        st.q[c, prev, Q_NEXT] = nxt
+    else:
+        st.bank[c, b, B_HEAD] = nxt
+    if nxt >= 0:
+        st.q[c, nxt, Q_PREV] = prev
+    else:
+        st.bank[c, b, B_TAIL] = prev
+    st.bank[c, b, B_QN] -= 1
+    if st.bank[c, b, B_QN] == 0:
+        st.bm[c, M_Q] &= ~bit(b)
+    row, write = st.bank[c, b, B_ROW], st.q[c, s, Q_WRITE]
+    if write:                                    # the next oldest hit of its kind takes its place
+        set_hits(st, c, b, st.bank[c, b, B_RS], find_hit(st, c, nxt, row, 1))
+    else:
+        set_hits(st, c, b, find_hit(st, c, nxt, row, 0), st.bank[c, b, B_WS])
+    auto = cfg.page == 1 or (cfg.page == 2 and st.bank[c, b, B_RS] < 0 and st.bank[c, b, B_WS] < 0)
     if auto:
         cmd = RDA if cmd == RD else WRA
     apply(st, cfg, upd_n, upd_f, upd_v, c, cmd, b, t)
@@ -293,8 +361,8 @@ def _issue_column(st, cfg, upd_n, upd_f, upd_v, c, cmd, b, s, t):
     else:
         st.out[c, o, O_ID] = st.q[c, s, Q_ID]
         st.out[c, o, O_ENTER] = st.q[c, s, Q_ENTER]
-        st.out[c, o, O_DONE] = t + (cfg.CWL if cmd == WR or cmd == WRA else cfg.CL) + cfg.tBL
-        st.out[c, o, O_WRITE] = st.q[c, s, Q_WRITE]
+        st.out[c, o, O_DONE] = t + (cfg.CWL if write else cfg.CL) + cfg.tBL
+        st.out[c, o, O_WRITE] = write
         st.chs[c, H_NOUT] = o + 1
     st.q_free[c, st.chs[c, H_NFREE]] = s
     st.chs[c, H_NFREE] += 1
@@ -391,9 +459,10 @@ def _run_channel(cfg, upd_n, upd_f, upd_v, win_n, win_t, st, c, until):
 
 
 @entry
-def run(cfg, upd_n, upd_f, upd_v, win_n, win_t, st, until):
-    """Advance every channel to `until` (exclusive; INF: until its work is done). Returns commands issued."""
+def run(cfg, upd_n, upd_f, upd_v, win_n, win_t, st, until, channels):
+    """Advance each of `channels` to `until` (exclusive; INF: until its work is done). Returns commands
+    issued."""
     total = 0
-    for c in range(st.chs.shape[0]):
+    for c in channels:
         total += _run_channel(cfg, upd_n, upd_f, upd_v, win_n, win_t, st, c, until)
     return total

@@ -4,7 +4,8 @@ A bundle is a list of ops (activate rows on a bank set, compute k times, read re
 write the global buffer). Each op becomes one or more commands: an activate first closes rows that are
 open on other rows of its banks; a global-buffer write opens its vector row like a memory read. With
 one row buffer (blocked, shared modes) PIM rows live in the memory row buffer; with dual row buffers
-in the separate PIM row buffer (B_PROW), which memory commands never touch.
+in the separate PIM row buffer (B_PROW), which memory commands never touch. The ops in the ring are
+never changed here: the head op's progress is `chs[c, H_PISSUED]`, and a finished op is written to `pout`.
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import numpy as np
 from loomsim.simulator.dram import commands as C
 from loomsim.simulator.dram.kernel_rules import (I64, U0, apply, apply_mask, bit, close_row, jit, open_row, popcount,
                                                  push_window, rank_bits)
-from loomsim.simulator.dram.state import (B_PROW, B_ROW, H_ERRB, H_LASTPIM, H_PACTB, H_PCOMPB, H_PHEAD, H_PTAIL,
-                                          OP_ACT, OP_COMP, OP_GWRITE, OP_PRE, P_ARR, P_BANK, P_COUNT, P_DONE, P_OP,
-                                          P_ROW)
+from loomsim.simulator.dram.state import (B_PROW, B_ROW, H_ERRB, H_LASTPIM, H_NPOUT, H_PACTB, H_PCOMPB, H_PHEAD,
+                                          H_PISSUED, H_PTAIL, OP_ACT, OP_COMP, OP_GWRITE, OP_PRE, P_ARR, P_BANK,
+                                          P_COUNT, P_OP, P_ROW, PO_DONE, PO_SEQ)
 
 ACT, PRE, PACT, PCOMP, PPRE, GWRITE, READRES = (I64(v) for v in (C.ACT, C.PRE, C.PACT, C.PCOMP, C.PPRE, C.GWRITE,
                                                                   C.READRES))
@@ -86,6 +87,17 @@ def pim_next(st, cfg, c, i):
 
 
 @jit
+def finish_op(st, c, done):
+    """The head op is done at cycle `done`: record it and move on to the next."""
+    k = st.chs[c, H_NPOUT]
+    st.pout[c, k, PO_SEQ] = st.chs[c, H_PHEAD]
+    st.pout[c, k, PO_DONE] = done
+    st.chs[c, H_NPOUT] = k + 1
+    st.chs[c, H_PHEAD] += 1
+    st.chs[c, H_PISSUED] = 0
+
+
+@jit
 def retire_done(st, cfg, c):
     """Advance past activate/precharge ops that have nothing left to issue."""
     cap = st.pim.shape[1]
@@ -96,8 +108,7 @@ def retire_done(st, cfg, c):
         cmd, b, m = pim_next(st, cfg, c, i)
         if cmd != DONE:
             return
-        st.pim[c, i, P_DONE] = max(st.pim[c, i, P_ARR], st.chs[c, H_LASTPIM] + 1)   # the end of its last cycle
-        st.chs[c, H_PHEAD] += 1
+        finish_op(st, c, max(st.pim[c, i, P_ARR], st.chs[c, H_LASTPIM] + 1))   # the end of its last cycle
 
 
 @jit
@@ -134,14 +145,12 @@ def issue_pim(st, cfg, upd_n, upd_f, upd_v, c, t, cmd, b, i, mask):
         return np.int64(-1)
     if cmd == GWRITE:
         apply(st, cfg, upd_n, upd_f, upd_v, c, GWRITE, b, t)
-        st.pim[c, i, P_DONE] = t + cfg.gwrite
-        st.chs[c, H_PHEAD] += 1
+        finish_op(st, c, t + cfg.gwrite)
         return row
     apply_mask(st, cfg, upd_n, upd_f, upd_v, c, cmd, mask, t)    # PCOMP or READRES, p_count times
     if cmd == PCOMP:
         st.chs[c, H_PCOMPB] += popcount(mask)
-    st.pim[c, i, P_COUNT] -= 1
-    if st.pim[c, i, P_COUNT] == 0:
-        st.pim[c, i, P_DONE] = t + (cfg.comp_done if cmd == PCOMP else cfg.CL + cfg.tBL)
-        st.chs[c, H_PHEAD] += 1
+    st.chs[c, H_PISSUED] += 1
+    if st.chs[c, H_PISSUED] == st.pim[c, i, P_COUNT]:
+        finish_op(st, c, t + (cfg.comp_done if cmd == PCOMP else cfg.CL + cfg.tBL))
     return np.int64(-1)

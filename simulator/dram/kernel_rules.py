@@ -13,12 +13,17 @@ import numpy as np
 from numba.core import caching
 
 from loomsim.simulator.dram import commands as C
-from loomsim.simulator.dram.state import (B_HIT, B_LB, B_LBR, B_LBW, B_PROW, B_QN, B_ROW, B_WHIT, INF, L_BANK, L_CH, L_CMD, L_ROW, L_T, Q_ROW, Q_WRITE,
-                                          R_ACT, R_OPEN, R_PRE, R_SINCE, R_WINPOS)
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+from loomsim.simulator.dram import commands as C
+from loomsim.simulator.dram.state import (B_HEAD, B_PROW, B_ROW, B_RS, B_WS, INF, L_BANK, L_CH, L_CMD, L_ROW, L_T,
+                                          M_HIT, M_OPEN, Q_NEXT, Q_ROW, Q_WRITE, R_ACT, R_OPEN, R_PRE, R_SINCE,
+                                          R_WINPOS)
 
 
 KERNEL_FILES = tuple((Path(__file__).parent / name).resolve()
-                     for name in ("commands.py", "state.py", "kernel_rules.py", "kernel_pim.py", "kernel.py"))
+                     for name in ("commands.py", "state.py", "kernel_rules.py", "kernel_pim.py", "kernel.py",
+                                  "kernel_io.py"))
 
 
 class _KernelCacheLocator(caching.InTreeCacheLocator):
@@ -79,9 +84,27 @@ def bit(b):
 
 
 @tiny
+def lowest(m):
+    """The index of the lowest set bit of a non-empty mask."""
+    return np.int64(trailing_zeros(m))
+
+
+@tiny
+def low_bits(n):
+    """A mask of the `n` lowest bits (n <= 64; a shift by 64 is undefined, so 64 is spelled out)."""
+    return ~U0 if n >= 64 else (U1 << np.uint64(n)) - U1
+
+
+@tiny
 def rank_bits(mask, rank, bpr):
-    """The part of a channel bank mask that falls in one rank."""
-    return (mask >> np.uint64(rank * bpr)) & ((U1 << np.uint64(bpr)) - U1)
+    """The part of a channel bank mask that falls in one rank, shifted down to bit 0."""
+    return (mask >> np.uint64(rank * bpr)) & low_bits(bpr)
+
+
+@tiny
+def rank_mask(rank, bpr):
+    """The banks of one rank as a channel bank mask."""
+    return low_bits(bpr) << np.uint64(rank * bpr)
 
 
 @tiny
@@ -198,7 +221,6 @@ def set_row(st, cfg, c, b, row, buffer, t):
     rank = (b >> cfg.bpr_sh)
     before = st.bank[c, b, B_ROW] >= 0 or st.bank[c, b, B_PROW] >= 0
     st.bank[c, b, buffer] = row
-    st.bank[c, b, B_LB] = st.bank[c, b, B_LBR] = st.bank[c, b, B_LBW] = 0    # its next commands change
     after = st.bank[c, b, B_ROW] >= 0 or st.bank[c, b, B_PROW] >= 0
     if before == after:
         return
@@ -211,25 +233,42 @@ def set_row(st, cfg, c, b, row, buffer, t):
 
 
 @tiny
+def find_hit(st, c, s, row, write):
+    """The first queue slot from `s` on (following the bank's list) that hits `row` as a read (write=0)
+    or a write (1); -1 if none."""
+    while s >= 0:
+        if st.q[c, s, Q_ROW] == row and st.q[c, s, Q_WRITE] == write:
+            return s
+        s = st.q[c, s, Q_NEXT]
+    return np.int64(-1)
+
+
+@tiny
+def set_hits(st, c, b, rs, ws):
+    """Record the oldest read and write hitting the bank's open row, and the bank's place in M_HIT."""
+    st.bank[c, b, B_RS] = rs
+    st.bank[c, b, B_WS] = ws
+    if rs >= 0 or ws >= 0:
+        st.bm[c, M_HIT] |= bit(b)
+    else:
+        st.bm[c, M_HIT] &= ~bit(b)
+
+
+@tiny
 def open_row(st, cfg, c, b, row, buffer, t):
     set_row(st, cfg, c, b, row, buffer, t)
-    if buffer == B_ROW:                      # recount the queued requests this row now serves
-        n, w = 0, 0
-        for i in range(st.bank[c, b, B_QN]):
-            s = st.bq[c, b, i]
-            if st.q[c, s, Q_ROW] == row:
-                n += 1
-                w += st.q[c, s, Q_WRITE]
-        st.bank[c, b, B_HIT] = n
-        st.bank[c, b, B_WHIT] = w
+    if buffer == B_ROW:                      # find the queued requests this row now serves
+        st.bm[c, M_OPEN] |= bit(b)
+        head = st.bank[c, b, B_HEAD]
+        set_hits(st, c, b, find_hit(st, c, head, row, 0), find_hit(st, c, head, row, 1))
 
 
 @tiny
 def close_row(st, cfg, c, b, buffer, t):
     set_row(st, cfg, c, b, -1, buffer, t)
     if buffer == B_ROW:
-        st.bank[c, b, B_HIT] = 0
-        st.bank[c, b, B_WHIT] = 0
+        st.bm[c, M_OPEN] &= ~bit(b)
+        set_hits(st, c, b, np.int64(-1), np.int64(-1))
 
 
 @tiny
