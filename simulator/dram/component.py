@@ -19,10 +19,10 @@ import numpy as np
 import simpy
 
 from loomsim.arch.dram_device import DramDevice
-from loomsim.simulator.dram.energy import EnergyReport, energy
+from loomsim.simulator.dram.energy import EnergyReport
 from loomsim.simulator.dram.engine import DramEngine, simplifications
 from loomsim.simulator.dram.pim import PimBundle
-from loomsim.simulator.dram.state import H_PACTB, H_PCOMPB, INF, State
+from loomsim.simulator.dram.state import INF, State
 
 
 @dataclass
@@ -184,10 +184,7 @@ class DramSystem:
         self._absorb(self.engine.run(until=INF))
 
     def energy(self, end_cycle: int) -> EnergyReport:
-        e = self.engine
-        act, pre = e.background_cycles(max(end_cycle, e.now))
-        return energy(self.device, e.counts(), int(e.st.chs[:, H_PACTB].sum()), int(e.st.chs[:, H_PCOMPB].sum()),
-                      act, pre)
+        return self.engine.energy(max(end_cycle, self.engine.now))
 
     def device_notes(self) -> tuple[str, ...]:
         return simplifications(self.device)

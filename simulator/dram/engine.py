@@ -1,7 +1,7 @@
 """`DramEngine`: the Python side of the cycle-level engine — submit requests and PIM ops, run, read results.
 
 The engine owns the persistent state (`state.State`) and the compiled timing tables. Requests are
-decoded in numpy and appended to each channel's arrivals ring; `run(until)` calls the numba kernel,
+decoded into each channel's arrivals ring (`kernel_io.enqueue`); `run(until)` calls the numba kernel,
 then collects the requests it completed. Per channel, arrivals must not go back in time (requesters
 are merged in time order by the caller, e.g. the SimPy component submits at the current time).
 Times are cycles of the device clock (tCK = `device.tck_ps` picoseconds).
@@ -16,12 +16,11 @@ from loomsim.arch.dram_device import DramDevice
 from loomsim.errors import LoomError
 from loomsim.simulator.dram import kernel
 from loomsim.simulator.dram.commands import NAMES, NCMD, compile_tables
+from loomsim.simulator.dram.energy import EnergyReport, energy
 from loomsim.simulator.dram.kernel_io import enqueue
 from loomsim.simulator.dram.mapping import AddressMap
-from loomsim.simulator.dram.state import (ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, H_ERR, H_ERRB, H_FHEAD, H_FTAIL, H_NOUT,
-                                          H_NOW, H_NPOUT, H_PHEAD, H_PTAIL, INF, L_BANK, L_CH, L_CMD, L_ROW, L_T, NO,
-                                          O_DONE, O_ENTER, O_ID, O_WRITE, P_ARR, P_BANK, P_COUNT, P_OP, P_ROW, PO_DONE,
-                                          PO_SEQ, R_ACT, R_OPEN, R_PRE, R_SINCE, grow_ring, make_cfg, make_state)
+from loomsim.simulator.dram.state import (DONE, ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, INF, PIM_DONE, grow_ring, make_cfg,
+                                          make_state, pack_tables)
 
 ENGINE_SIMPLIFICATIONS = (
     "DRAM engine: no power-down or self-refresh states; refreshes issue when due (postponed only during a PIM "
@@ -60,6 +59,7 @@ class DramEngine:
     def __init__(self, device: DramDevice, log: int = 0, fifo: int = 4096, pim: int = 256):
         self.device = device
         self.tables = compile_tables(device)
+        self.packed = pack_tables(self.tables)
         self.cfg = make_cfg(device, log=log > 0)
         self.map = AddressMap.of(device)
         self.channels = device.org.channels
@@ -93,14 +93,14 @@ class DramEngine:
             raise LoomError(f"a request arrives at cycle {int(arrival.min())}, before cycle {self.horizon}, up to "
                             "which the engine has already run; submit before running past its arrival.")
         per_channel = np.bincount(self.map.field(addr, "ch"), minlength=self.channels)
+        ch = self.st.ch
+        self._reserve_fifo(int((ch["ftail"] - ch["fhead"] + per_channel).max()))
         st = self.st
-        self._reserve_fifo(int((st.chs[:, H_FTAIL] - st.chs[:, H_FHEAD] + per_channel).max()))
-        st = self.st
-        before = st.chs[:, H_FTAIL].copy()
+        before = st.ch["ftail"].copy()
         last = self.last_arrival.copy()
         bad = enqueue(st, *self._decode, last, addr, write, arrival, np.int64(self.next_id))
         if bad >= 0:
-            st.chs[:, H_FTAIL] = before                   # take back what was appended
+            st.ch["ftail"] = before                       # take back what was appended
             c = int(self.map.field(addr[bad:bad + 1], "ch")[0])
             raise LoomError(f"requests to DRAM channel {c} go back in time (arrival {int(arrival[bad])} after "
                             f"{int(last[c])}); submit requests in arrival order.")
@@ -116,9 +116,8 @@ class DramEngine:
         new = cap
         while new < need:
             new *= 2
-        fifo = grow_ring(st.fifo, st.chs[:, H_FHEAD], st.chs[:, H_FTAIL], new)
-        out = np.zeros((self.channels, new + st.q.shape[1], NO), dtype=np.int64)
-        self.st = st._replace(fifo=fifo, out=out)
+        fifo = grow_ring(st.fifo, st.ch["fhead"], st.ch["ftail"], new)
+        self.st = st._replace(fifo=fifo, out=np.zeros((self.channels, new + st.q.shape[1]), DONE))
 
     def submit_pim(self, channel: int, ops: list[tuple], arrival: int) -> list[int]:
         """Queue PIM ops (op code, bank mask, row, bank, count) on one channel; returns their ids."""
@@ -128,26 +127,22 @@ class DramEngine:
             raise LoomError(f"a PIM bundle arrives at cycle {arrival}, before cycle {self.horizon}, "
                             "up to which the engine has already run.")
         st = self.st
-        head, tail = int(st.chs[channel, H_PHEAD]), int(st.chs[channel, H_PTAIL])
+        head, tail = int(st.ch["phead"][channel]), int(st.ch["ptail"][channel])
         cap = st.pim.shape[1]
         if tail - head + len(ops) > cap:
             new = cap
             while new < tail - head + len(ops):
                 new *= 2
-            hs, ts = st.chs[:, H_PHEAD], st.chs[:, H_PTAIL]
-            self.st = st = st._replace(pim=grow_ring(st.pim, hs, ts, new), p_mask=grow_ring(st.p_mask, hs, ts, new),
-                                       pout=np.zeros((self.channels, new, 2), dtype=np.int64))
+            self.st = st = st._replace(pim=grow_ring(st.pim, st.ch["phead"], st.ch["ptail"], new),
+                                       pout=np.zeros((self.channels, new), PIM_DONE))
             cap = new
         ids = []
         for j, (op, mask, row, bank, count) in enumerate(ops):
-            i = (tail + j) % cap
-            p = st.pim[channel, i]
-            p[P_OP], p[P_ROW], p[P_BANK], p[P_COUNT], p[P_ARR] = op, row, bank, count, arrival
-            st.p_mask[channel, i] = np.uint64(mask)
+            st.pim[channel, (tail + j) % cap] = (op, row, bank, count, arrival, mask)
             self.pim_ids[channel][tail + j] = self.next_pim_id      # keyed by position in the ring's sequence
             ids.append(self.next_pim_id)
             self.next_pim_id += 1
-        st.chs[channel, H_PTAIL] = tail + len(ops)
+        st.ch["ptail"][channel] = tail + len(ops)
         return ids
 
     # ---- running ---------------------------------------------------------------------------------
@@ -155,32 +150,31 @@ class DramEngine:
     def run(self, until: int = INF) -> Completions:
         """Issue every command before cycle `until` (INF: until all submitted work is done)."""
         st = self.st
-        self.commands += kernel.run(self.cfg, self.tables.upd_n, self.tables.upd_f, self.tables.upd_v,
-                                    self.tables.win_n, self.tables.win_t, st, np.int64(until), self.all_channels)
-        self.horizon = max(self.horizon, until) if until != INF else max(self.horizon, int(st.chs[:, H_NOW].max()))
+        self.commands += kernel.run(self.cfg, self.packed, st, np.int64(until), self.all_channels)
+        self.horizon = max(self.horizon, until) if until != INF else max(self.horizon, self.now)
         self._check_errors()
-        for c in np.flatnonzero(st.chs[:, H_NPOUT]).tolist():
-            for seq, done in st.pout[c, :st.chs[c, H_NPOUT]].tolist():
+        npout = st.ch["npout"]
+        for c in np.flatnonzero(npout).tolist():
+            for seq, done in st.pout[c, :npout[c]].tolist():
                 self.pim_done[self.pim_ids[c].pop(seq)] = done
-        st.chs[:, H_NPOUT] = 0
+        npout[:] = 0
         return self.take_completions()
 
     def take_completions(self) -> Completions:
         """The requests completed since the last call, and forget them."""
         st = self.st
-        n = st.chs[:, H_NOUT]
+        n = st.ch["nout"]
         done = np.concatenate([st.out[c, :n[c]] for c in range(self.channels)])
-        st.chs[:, H_NOUT] = 0
-        return Completions(done[:, O_ID].copy(), done[:, O_ENTER].copy(), done[:, O_DONE].copy(),
-                           done[:, O_WRITE].copy())
+        n[:] = 0
+        return Completions(done["id"], done["enter"], done["done"], done["write"])
 
     def _check_errors(self) -> None:
-        err = self.st.chs[:, H_ERR]
+        err = self.st.ch["err"]
         if not err.any():
             return
         c = int(np.flatnonzero(err)[0])
         if err[c] == ERR_PIM_ROW_CLOSED:
-            raise LoomError(f"a PIM compute on channel {c} reads bank {int(self.st.chs[c, H_ERRB])}, whose row is "
+            raise LoomError(f"a PIM compute on channel {c} reads bank {int(self.st.ch['errb'][c])}, whose row is "
                             "closed; a bundle must activate its rows before computing on them.")
         if err[c] == ERR_OUT_FULL:  # pragma: no cover - the output rings are sized for every queued request
             raise RuntimeError("DRAM engine: completion buffer overflow")
@@ -190,11 +184,11 @@ class DramEngine:
     @property
     def now(self) -> int:
         """The last cycle at which any channel issued a command."""
-        return int(self.st.chs[:, H_NOW].max())
+        return int(self.st.ch["now"].max())
 
     def counts(self) -> dict[str, int]:
         """Commands issued, by name, over every channel."""
-        total = self.st.cnt.sum(axis=0)
+        total = self.st.ch["cnt"].sum(axis=0)
         return {NAMES[i]: int(total[i]) for i in range(NCMD)}
 
     def command_log(self):
@@ -204,18 +198,21 @@ class DramEngine:
         n = int(st.log_n[0])
         if n >= st.log.shape[0] and st.log.shape[0] > 0:
             raise LoomError("the command log is full; build the engine with a larger `log`.")
-        rec = np.zeros(n, dtype=[("t", "i8"), ("ch", "i8"), ("cmd", "i8"), ("bank", "i8"), ("row", "i8"),
-                                 ("mask", "u8")])
-        rec["t"], rec["ch"], rec["cmd"] = st.log[:n, L_T], st.log[:n, L_CH], st.log[:n, L_CMD]
-        rec["bank"], rec["row"], rec["mask"] = st.log[:n, L_BANK], st.log[:n, L_ROW], st.log_mask[:n]
+        rec = st.log[:n].copy()
         return rec[np.lexsort((np.arange(n), rec["ch"], rec["t"]))]    # issue order within a cycle
+
+    def energy(self, end: int) -> EnergyReport:
+        """The energy of every command so far and of the background up to cycle `end`."""
+        ch = self.st.ch
+        return energy(self.device, self.counts(), int(ch["pactb"].sum()), int(ch["pcompb"].sum()),
+                      *self.background_cycles(end))
 
     def background_cycles(self, end: int) -> tuple[np.ndarray, np.ndarray]:
         """Per (channel, rank): cycles with some bank open and with all banks closed, up to `end`."""
-        r = self.st.rank
-        act, pre = r[:, :, R_ACT].copy(), r[:, :, R_PRE].copy()
-        span = np.maximum(end - r[:, :, R_SINCE], 0)
-        open_now = r[:, :, R_OPEN] > 0
+        ch, nr = self.st.ch, self.device.org.ranks
+        act, pre = ch["act_cycles"][:, :nr].copy(), ch["pre_cycles"][:, :nr].copy()
+        span = np.maximum(end - ch["since"][:, :nr], 0)
+        open_now = ch["nopen"][:, :nr] > 0
         act[open_now] += span[open_now]
         pre[~open_now] += span[~open_now]
         return act, pre
