@@ -17,7 +17,7 @@ from loomsim.errors import LoomError
 from loomsim.simulator.dram import kernel
 from loomsim.simulator.dram.commands import NAMES, NCMD, compile_tables
 from loomsim.simulator.dram.energy import EnergyReport, energy
-from loomsim.simulator.dram.kernel_io import enqueue
+from loomsim.simulator.dram.kernel_io import channel_counts, enqueue
 from loomsim.simulator.dram.mapping import AddressMap
 from loomsim.simulator.dram.state import (DONE, ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, INF, PIM_DONE, grow_ring, make_cfg,
                                           make_state, pack_tables)
@@ -81,18 +81,24 @@ class DramEngine:
     # ---- submitting work -----------------------------------------------------------------------
 
     def submit(self, addr, write, arrival) -> np.ndarray:
-        """Queue requests (byte addresses, 0/1 writes, arrival cycles); returns their ids."""
-        addr = np.ascontiguousarray(addr, dtype=np.int64)
+        """Queue requests (byte addresses; 0/1 writes and arrival cycles, per request or one value for
+        all); returns their ids."""
+        addr = np.ascontiguousarray(addr, dtype=np.int64).reshape(-1)
         n = addr.size
-        write = np.ascontiguousarray(np.broadcast_to(np.asarray(write, dtype=np.int64), (n,)))
-        arrival = np.ascontiguousarray(np.broadcast_to(np.asarray(arrival, dtype=np.int64), (n,)))
+        write = np.ascontiguousarray(write, dtype=np.int64).reshape(-1)
+        arrival = np.ascontiguousarray(arrival, dtype=np.int64).reshape(-1)
         ids = np.arange(self.next_id, self.next_id + n, dtype=np.int64)
         if n == 0:
             return ids
+        for name, v in (("write", write), ("arrival", arrival)):
+            if v.size not in (1, n):
+                raise LoomError(f"{n} request addresses but {v.size} {name} values; give one per request or one.")
         if arrival.min() < self.horizon:
             raise LoomError(f"a request arrives at cycle {int(arrival.min())}, before cycle {self.horizon}, up to "
                             "which the engine has already run; submit before running past its arrival.")
-        per_channel = np.bincount(self.map.field(addr, "ch"), minlength=self.channels)
+        pos, width, shift, span_mask = self._decode[:4]
+        per_channel = np.zeros(self.channels, dtype=np.int64)
+        channel_counts(addr, pos, width, shift, span_mask, per_channel)
         ch = self.st.ch
         self._reserve_fifo(int((ch["ftail"] - ch["fhead"] + per_channel).max()))
         st = self.st
@@ -102,8 +108,9 @@ class DramEngine:
         if bad >= 0:
             st.ch["ftail"] = before                       # take back what was appended
             c = int(self.map.field(addr[bad:bad + 1], "ch")[0])
-            raise LoomError(f"requests to DRAM channel {c} go back in time (arrival {int(arrival[bad])} after "
-                            f"{int(last[c])}); submit requests in arrival order.")
+            raise LoomError(f"requests to DRAM channel {c} go back in time (arrival "
+                            f"{int(arrival[bad if arrival.size > 1 else 0])} after {int(last[c])}); submit "
+                            "requests in arrival order.")
         self.last_arrival = last
         self.next_id += n
         return ids

@@ -5,9 +5,10 @@ timing rule, activation window, refresh and PIM blocking considered), breaks tie
 then PIM, then row hits, then the oldest request), and issues it. Time jumps from command to command;
 no cycle is stepped through. Channels share nothing, so each runs on its own.
 
-Weighing the queued requests is the hot path: under FR-FCFS, `kernel_wheel.py` keeps each bank's next
-command in a ready set or a timing wheel, so a pick looks only at candidates that may issue now. Each
-bank keeps its queued requests as a linked list with its oldest read and write hit.
+Weighing the queued requests is the hot path: under FR-FCFS, `kernel_pick.py` weighs them in groups of
+one rank and one kind of command, skipping groups that cannot win. Each bank keeps its queued requests
+as a linked list, with its oldest read and write hit, and bank sets say which banks need which kind of
+command next.
 
 A run stops before the first command at or after `until`, unless a known request has arrived by then
 and waits for a queue slot: such a command cannot be changed by requests the caller has not submitted
@@ -23,8 +24,8 @@ from loomsim.simulator.dram import commands as C
 from loomsim.simulator.dram.kernel_pim import STUCK, issue_pim, pim_next, retire_done
 from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, ChannelArrays, apply, bit, close_row, entry, find_hit,
                                                  jit, log, lowest, open_row, push_window, rank_bits, rank_mask, ready,
-                                                 ready1, ready_bank, set_hits, tiny)
-from loomsim.simulator.dram.kernel_wheel import pick_frfcfs, rank_limits
+                                                 ready1, ready_bank, set_hits, tiny, touch)
+from loomsim.simulator.dram.kernel_pick import pick_frfcfs, rank_limits
 from loomsim.simulator.dram.state import ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, INF, OP_COMP, OP_READRES
 
 ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB, PPRE = (I64(v) for v in (C.ACT, C.PRE, C.PREA, C.RD, C.WR, C.RDA, C.WRA,
@@ -64,15 +65,15 @@ def _admit(ch, cc, cfg, t):
         else:                                    # the bank has a next command now
             ch.head[b] = s
             ch.m_q |= bit(b)
-            ch.m_touch |= bit(b)
+            touch(ch, cfg, b)
         ch.tail[b] = s
         ch.qn[b] += 1
         if ch.row[b] == f.row:                   # a new hit; it is the oldest only if there was none
             if f.write:
                 if ch.ws[b] < 0:
-                    set_hits(ch, b, ch.rs[b], s)
+                    set_hits(ch, cfg, b, ch.rs[b], s)
             elif ch.rs[b] < 0:
-                set_hits(ch, b, s, ch.ws[b])
+                set_hits(ch, cfg, b, s, ch.ws[b])
         ch.nq += 1
         ch.fhead += 1
 
@@ -269,9 +270,9 @@ def _issue_column(ch, cc, cfg, tb, cmd, b, s, t):
         ch.m_q &= ~bit(b)
     row, write = ch.row[b], e.write
     if write:                                    # the next oldest hit of its kind takes its place
-        set_hits(ch, b, ch.rs[b], find_hit(cc.q, nxt, row, 1))
+        set_hits(ch, cfg, b, ch.rs[b], find_hit(cc.q, nxt, row, 1))
     else:
-        set_hits(ch, b, find_hit(cc.q, nxt, row, 0), ch.ws[b])
+        set_hits(ch, cfg, b, find_hit(cc.q, nxt, row, 0), ch.ws[b])
     auto = cfg.page == 1 or (cfg.page == 2 and ch.rs[b] < 0 and ch.ws[b] < 0)
     if auto:
         cmd = RDA if cmd == RD else WRA

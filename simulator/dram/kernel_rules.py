@@ -20,7 +20,7 @@ from loomsim.simulator.dram.state import INF
 
 
 KERNEL_FILES = tuple((Path(__file__).parent / name).resolve()
-                     for name in ("commands.py", "state.py", "kernel_rules.py", "kernel_pim.py", "kernel_wheel.py",
+                     for name in ("commands.py", "state.py", "kernel_rules.py", "kernel_pim.py", "kernel_pick.py",
                                   "kernel.py", "kernel_io.py"))
 
 
@@ -64,6 +64,7 @@ def I64(v):
 
 ACT, PACT, BANK, BANKGROUP, RANK, CHANNEL, OTHER_RANKS = (I64(v) for v in (C.ACT, C.PACT, C.BANK, C.BANKGROUP,
                                                                            C.RANK, C.CHANNEL, C.OTHER_RANKS))
+RD, WR, PRE = I64(C.RD), I64(C.WR), I64(C.PRE)
 U0, U1 = np.uint64(0), np.uint64(1)
 
 
@@ -244,7 +245,7 @@ def find_hit(q, s, row, write):
 
 
 @tiny
-def set_hits(ch, b, rs, ws):
+def set_hits(ch, cfg, b, rs, ws):
     """Record the oldest read and write hitting the bank's open row (-1: none); the bank's next command
     may have changed, so the next pick looks at it."""
     ch.rs[b] = rs
@@ -252,7 +253,31 @@ def set_hits(ch, b, rs, ws):
     m = bit(b)
     ch.m_rs = (ch.m_rs | m) if rs >= 0 else (ch.m_rs & ~m)
     ch.m_ws = (ch.m_ws | m) if ws >= 0 else (ch.m_ws & ~m)
-    ch.m_touch |= m
+    touch(ch, cfg, b)
+
+
+@tiny
+def _lower(ch, cfg, kind, cmd, b):
+    """Bank `b` now has a next command `cmd` of `kind`: its group's lower bound must cover it."""
+    rank = b >> cfg.bpr_sh
+    own = max(ch.nt_bank[b, cmd], ch.nt_bg[b >> cfg.bpg_sh, cmd])
+    if own < ch.minp[kind, rank]:
+        ch.minp[kind, rank] = own
+
+
+@tiny
+def touch(ch, cfg, b):
+    """Bank `b`'s next commands may have changed (kernel_pick.py): keep the bounds of their groups."""
+    m = bit(b)
+    if ch.m_rs & m:
+        _lower(ch, cfg, np.int64(0), RD, b)
+    if ch.m_ws & m:
+        _lower(ch, cfg, np.int64(1), WR, b)
+    if ch.m_q & m and not (ch.m_rs | ch.m_ws) & m:
+        if ch.m_open & m:
+            _lower(ch, cfg, np.int64(2), PRE, b)
+        else:
+            _lower(ch, cfg, np.int64(3), ACT, b)
 
 
 @tiny
@@ -261,7 +286,7 @@ def open_row(ch, cc, cfg, b, row, pim_buffer, t):
     if not pim_buffer:                       # find the queued requests this row now serves
         ch.m_open |= bit(b)
         head = ch.head[b]
-        set_hits(ch, b, find_hit(cc.q, head, row, 0), find_hit(cc.q, head, row, 1))
+        set_hits(ch, cfg, b, find_hit(cc.q, head, row, 0), find_hit(cc.q, head, row, 1))
 
 
 @tiny
@@ -269,7 +294,7 @@ def close_row(ch, cfg, b, pim_buffer, t):
     set_row(ch, cfg, b, np.int64(-1), pim_buffer, t)
     if not pim_buffer:
         ch.m_open &= ~bit(b)
-        set_hits(ch, b, np.int64(-1), np.int64(-1))
+        set_hits(ch, cfg, b, np.int64(-1), np.int64(-1))
 
 
 @tiny

@@ -37,8 +37,7 @@ MAX_BANKS = 64      # banks per channel (bank sets are 64-bit masks)
 MAX_RANKS = 16
 CMDS = 16           # command codes, padded to a power of two
 WIN = 32            # activation-window ring length (t32AW needs 32)
-WHEEL = 64          # cycles the timing wheel spans (one bit of `occ` per bucket)
-KINDS = 4           # kinds of next memory command (RD, WR, PRE, ACT; see kernel_wheel.py)
+KINDS = 4           # kinds of next memory command (RD, WR, PRE, ACT; see kernel_pick.py)
 
 i8, u8 = np.int64, np.uint64
 CHANNEL = np.dtype([
@@ -56,16 +55,13 @@ CHANNEL = np.dtype([
     ("err", i8), ("errb", i8),      # error code, and the bank it concerns
     ("pactb", i8),          # banks opened by PIM activates (energy)
     ("pcompb", i8),         # bank-compute commands (energy)
-    ("wt", i8),             # the timing wheel's time: buckets up to it have been emptied
     # -- bank sets (bit b: bank b)
     ("m_q", u8),            # banks with queued requests
     ("m_open", u8),         # banks with an open memory row
     ("m_rs", u8),           # banks with a queued read hitting it
     ("m_ws", u8),           # banks with a queued write hitting it
-    ("m_touch", u8),        # banks whose next command changed since the last pick
-    ("m_occ", u8),          # non-empty buckets of the timing wheel
-    ("ready", u8, (KINDS,)),            # ready set of each kind of next command
-    ("wheel", u8, (WHEEL, KINDS)),      # per bucket, the candidates of each kind deferred to it
+    ("minp", i8, (KINDS, MAX_RANKS)),   # per (kind of next command, rank): a lower bound of the earliest
+                                        # cycles of its banks by their own rules (kernel_pick.py)
     # -- per bank
     ("row", i8, (MAX_BANKS,)),      # open memory row, -1: closed
     ("prow", i8, (MAX_BANKS,)),     # open PIM row (dual row buffers), -1: closed
