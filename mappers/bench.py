@@ -1,9 +1,11 @@
-"""`loom bench mapper`: mapping evaluations per second of the numba cost kernel, against the plain-Python
-loop-nest walker measured in the same run, for a 4096^3 GEMM on a three-level hierarchy."""
+"""`loom bench mapper`: mapping evaluations per second of the numba cost kernel, against plain-Python cost
+models measured in the same run, for a 4096^3 GEMM on a three-level hierarchy; `loom bench mapper-gap`:
+how close each search strategy gets to the best mapping at a fixed budget (see `gap.py`)."""
 from __future__ import annotations
 
 import statistics
 import time
+import types
 
 import numpy as np
 import pandas as pd
@@ -51,44 +53,84 @@ def legal_rows(space, cm, n: int, seed: int = 0) -> np.ndarray:
     return np.concatenate(out)[:n]
 
 
-@benchmark("mapper", "cost-model evaluations/s: numba kernel vs the Python loop-nest walker, 4096^3 GEMM, 3 levels")
+def interpreted(dispatcher):
+    """The plain-Python function behind a numba kernel, with every numba helper it calls replaced by its
+    own plain-Python function: the same cost model, run by the interpreter."""
+    import numba
+
+    module_globals = dispatcher.py_func.__globals__
+    env = dict(module_globals)
+    for name, value in module_globals.items():
+        if isinstance(value, numba.core.registry.CPUDispatcher):
+            env[name] = value.py_func
+    f = dispatcher.py_func
+    return types.FunctionType(f.__code__, env, f.__name__, f.__defaults__, f.__closure__)
+
+
+def _rate(fn, n: int, repeats: int) -> list[float]:
+    runs = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        runs.append(n / (time.process_time() - t0))
+    return runs
+
+
+@benchmark("mapper", "cost-model evaluations/s: numba kernel vs the same model in plain Python and vs the "
+                     "loop-nest walker, 4096^3 GEMM, 3 levels")
 def mapper_bench(quick: bool = False) -> pd.DataFrame:
+    from loomsim.mappers import cost_kernel as K
     from loomsim.mappers.cost_reference import reference_counts
 
     space, cm = bench_space()
     n = 20_000 if quick else 200_000
     rows = legal_rows(space, cm, n)
     cm.evaluate(rows[:16])                        # compile (or load the cache) outside the timing
-    runs = []
-    for _ in range(3 if quick else 7):
-        t0 = time.process_time()
-        cm.evaluate(rows)
-        runs.append(n / (time.process_time() - t0))
+    runs = _rate(lambda: cm.evaluate(rows), n, 3 if quick else 7)
     kernel = statistics.median(runs)
+    # The same analytic model run by the interpreter, on a slice of the same rows.
+    py_eval = interpreted(K._evaluate_rows)
+    few_rows = rows[:100 if quick else 400]
+    k = len(few_rows)
+    outs = (np.empty(k, np.int64), np.empty(k), np.empty(k), np.empty(k, np.int64))
+    counts = np.zeros((space.problem.T, space.target.L, K.NCOUNT), np.int64)
+    summary = np.zeros(K.NSUM)
+    python_model = statistics.median(_rate(lambda: py_eval(few_rows, *cm._args, *outs, False, counts, summary), k, 3))
     # The walker's time grows with the steps of the nest, so it is timed (and the kernel with it) on the
-    # mappings of the same problem with 256^3 compute tiles (4096 tasks, every loop order, single and double buffered); the kernel's time does not depend on that.
+    # mappings of the same problem with 256^3 compute tiles (4096 tasks, every loop order, single and double
+    # buffered); the kernel's time does not depend on that.
     from itertools import permutations
 
     from loomsim.mappers.space import Mapping
-    few = np.array([space.row(Mapping.tiled(space.problem, space.target, {"m": 256, "n": 256, "k": 256}, order, db))
-                    for order in permutations("mnk") for db in (True, False)])
+    tiled = np.array([space.row(Mapping.tiled(space.problem, space.target, {"m": 256, "n": 256, "k": 256}, order, db))
+                      for order in permutations("mnk") for db in (True, False)])
     t0 = time.process_time()
-    for row in few:
+    for row in tiled:
         reference_counts(space.problem, space.target, space.mapping(row))
-    python = len(few) / (time.process_time() - t0)
-    reps = np.repeat(few, max(1, 100_000 // len(few)), axis=0)
-    runs_few = []
-    for _ in range(3):
-        t0 = time.process_time()
-        cm.evaluate(reps)
-        runs_few.append(len(reps) / (time.process_time() - t0))
-    kernel_few = statistics.median(runs_few)
-    rows_out = [
+    walker = len(tiled) / (time.process_time() - t0)
+    reps = np.repeat(tiled, max(1, 100_000 // len(tiled)), axis=0)
+    kernel_tiled = statistics.median(_rate(lambda: cm.evaluate(reps), len(reps), 3))
+    out = [
         ("gemm4096_3level", "kernel_evaluations_per_s", "1/s", kernel),
         ("gemm4096_3level", "kernel_evaluations_per_s_min", "1/s", min(runs)),
+        ("gemm4096_3level", "kernel_ns_per_evaluation", "ns", 1e9 / kernel),
+        ("gemm4096_3level", "python_model_evaluations_per_s", "1/s", python_model),
+        ("gemm4096_3level", "kernel_over_python_model", "ratio", kernel / python_model),
         ("gemm4096_3level", "space_size", "mappings", float(space.size)),
-        ("gemm4096_3level_tiles256", "kernel_evaluations_per_s", "1/s", kernel_few),
-        ("gemm4096_3level_tiles256", "python_walker_evaluations_per_s", "1/s", python),
-        ("gemm4096_3level_tiles256", "kernel_over_python", "ratio", kernel_few / python),
+        ("gemm4096_3level_tiles256", "kernel_evaluations_per_s", "1/s", kernel_tiled),
+        ("gemm4096_3level_tiles256", "python_walker_evaluations_per_s", "1/s", walker),
+        ("gemm4096_3level_tiles256", "kernel_over_python_walker", "ratio", kernel_tiled / walker),
     ]
-    return pd.DataFrame(rows_out, columns=["case", "stat", "unit", "value"])
+    return pd.DataFrame(out, columns=["case", "stat", "unit", "value"])
+
+
+@benchmark("mapper-gap", "each strategy's gap to the best mapping known at 10^4, 10^5 and 10^6 evaluations, "
+                         "4096^3 GEMM and a decode attention Einsum, 3 levels")
+def mapper_gap_bench(quick: bool = False) -> pd.DataFrame:
+    from loomsim.arch import parse_arch
+    from loomsim.mappers.gap import gap_report
+
+    arch = parse_arch(BENCH_ARCH, "bench")
+    if quick:
+        return gap_report(arch, budgets=(10_000, 50_000), seeds=(0,))
+    return gap_report(arch)

@@ -30,15 +30,23 @@ class Cost:
     work: int                  # MACs (systolic) or iteration points (vector)
     counts: np.ndarray         # [tensor, level, K.COUNT_NAMES]
     energy_compute_pj: float
-    tensors: tuple
+    tensors: tuple             # operand labels
     levels: tuple
+    names: tuple = ()          # each operand's tensor
 
     @property
     def edp(self) -> float:
         return self.energy_pj * self.latency_ps
 
     def count(self, tensor: str, level: str, what: str) -> int:
-        return int(self.counts[self.tensors.index(tensor), self.levels.index(level), K.COUNT_NAMES.index(what)])
+        """One count of an operand (by label), or summed over the operands of a tensor (by name)."""
+        lv, k = self.levels.index(level), K.COUNT_NAMES.index(what)
+        if tensor in self.tensors:
+            return int(self.counts[self.tensors.index(tensor), lv, k])
+        idx = [i for i, name in enumerate(self.names) if name == tensor]
+        if not idx:
+            raise KeyError(f"no operand or tensor '{tensor}'; operands: {', '.join(self.tensors)}")
+        return int(sum(self.counts[i, lv, k] for i in idx))
 
     def frame(self) -> pd.DataFrame:
         """Tidy rows (tensor, level, stat, value): reads, fills, updates, accesses and bytes."""
@@ -58,7 +66,7 @@ class CostModel:
         p, t = space.problem, space.target
         pa, ta = p.arrays(), t.arrays()
         self._args = (pa["sizes"], pa["rel"], pa["bpe"], pa["bits_num"], pa["bits_den"], pa["roles"], p.ops_per_point,
-                      int(p.is_mac), ta["unit"], ta["lvl_int"], ta["lvl_f"], ta["path_f"], ta["energy"])
+                      int(p.accumulate), ta["unit"], ta["lvl_int"], ta["lvl_f"], ta["path_f"], ta["energy"])
         if t.kind != KIND_SYSTOLIC and not np.isfinite(t.op_pj):
             raise LoomError(f"vector unit '{t.unit.name}' needs an energy table entry 'vector.{t.unit.dtype}' "
                             f"(pJ per operation, with a cited source) to cost '{p.einsum}'.")
@@ -80,12 +88,11 @@ class CostModel:
 
     def cost(self, row) -> Cost:
         p, t = self.space.problem, self.space.target
-        work = K.make_work(p.R, t.L, p.T)
         counts = np.zeros((p.T, t.L, K.NCOUNT), np.int64)
         summary = np.zeros(K.NSUM, np.float64)
-        code = K.evaluate_one(np.asarray(row, np.int64), *self._args, work, counts, summary)
+        code = K.evaluate_one(np.ascontiguousarray(row, np.int64), *self._args, counts, summary)
         if code != K.LEGAL:
             raise LoomError(f"mapping is not legal: {self.reason_name(code)}.")
         return Cost(summary[K.LATENCY], summary[K.ENERGY], int(summary[K.CYCLES]), summary[K.COMPUTE_PS],
                     int(summary[K.DRAM_BYTES]), int(summary[K.TASKS]), int(summary[K.WORK]), counts,
-                    summary[K.E_COMPUTE], p.tensors, tuple(lv.name for lv in t.levels))
+                    summary[K.E_COMPUTE], p.labels or p.tensors, tuple(lv.name for lv in t.levels), p.tensors)

@@ -108,7 +108,8 @@ def walk(p: EinsumProblem, target: Target, mp: Mapping):
         for child, parent, key, extents in reversed(changed):
             current[out][child] = key
             visited = seen[out].setdefault(child, set())
-            yield Move("reload" if key in visited else "start", out, child, parent, key, extents)
+            # a `+=` Einsum reads the prior values on its first visit too
+            yield Move("reload" if key in visited or p.accumulate else "start", out, child, parent, key, extents)
             visited.add(key)
         tiles = []
         for offs in itertools.product(*(range(S[r]) for r in range(R))):
@@ -116,7 +117,7 @@ def walk(p: EinsumProblem, target: Target, mp: Mapping):
             starts = tuple(i * C[r] for r, i in enumerate(idx))
             extents = tuple(min(C[r], N[r] - starts[r]) for r in range(R))
             zkey = tuple(idx[r] for r in range(R) if p.relevant[out][r])
-            tiles.append(SubTile(starts, extents, zkey not in z_started))
+            tiles.append(SubTile(starts, extents, zkey not in z_started and not p.accumulate))
             z_started.add(zkey)
         yield Group(tuple(base), tuple(tiles))
     for child, parent in chains[out]:

@@ -11,6 +11,9 @@ the level double-buffers it, used round robin:
 - a store waits for the last task that wrote the tile; a reload waits for the store that left it.
 
 Loads of a tensor from the DRAM wait for `after[tensor]` (the producer's last stores, in a cascade).
+A tensor resident in the outermost SRAM (fusion) is never loaded: its first use waits for
+`after[tensor]` (its producer's last write there), and the first write of a resident output waits for
+`release[tensor]` (the tasks that last read its previous contents, in an earlier member or step).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ class Lowered:
 
     tasks: list
     produced: dict = field(default_factory=dict)   # tensor -> ids of the tasks that finished writing it
+    readers: dict = field(default_factory=dict)    # resident tensor -> id of the last task that read it
 
 
 class _Slots:
@@ -50,8 +54,8 @@ class _Slots:
 
 
 def lower(p: EinsumProblem, target: Target, mp: Mapping, first_id: int = 0,
-          after: dict | None = None) -> Lowered:
-    after = after or {}
+          after: dict | None = None, release: dict | None = None) -> Lowered:
+    after, release = after or {}, release or {}
     L, T, out = target.L, p.T, p.T - 1
     names = p.tensors
     lv_name = [lev.name for lev in target.levels]
@@ -61,7 +65,13 @@ def lower(p: EinsumProblem, target: Target, mp: Mapping, first_id: int = 0,
     stored = {}       # (t, level, key) -> id of the store that left that output tile in the parent
     tasks: list = []
     produced: dict = {}
+    readers: dict = {}
     unit = target.unit.name
+    top = L - 2
+    resident = [bool((mp.resident >> t) & 1) for t in range(T)]
+    for t in range(T):
+        if resident[t]:     # in place already: reads wait for its writer, a write for the last readers too
+            ready[(t, top)] = tuple(after.get(names[t], ())) + (tuple(release.get(names[t], ())) if t == out else ())
 
     def emit(task) -> int:
         tasks.append(task)
@@ -71,7 +81,13 @@ def lower(p: EinsumProblem, target: Target, mp: Mapping, first_id: int = 0,
         return first_id + len(tasks)
 
     def deps(*ids) -> tuple:
-        return tuple(dict.fromkeys(i for i in ids if i is not None))
+        flat = []
+        for i in ids:
+            if isinstance(i, tuple):
+                flat += i
+            elif i is not None:
+                flat.append(i)
+        return tuple(dict.fromkeys(flat))
 
     for ev in walk(p, target, mp):
         if isinstance(ev, Move):
@@ -93,6 +109,8 @@ def lower(p: EinsumProblem, target: Target, mp: Mapping, first_id: int = 0,
                 last_write[(t, c)] = tid
                 if par < L - 1:
                     slots[(t, par)].used_by(tid)
+                if resident[t] and par == top and t != out:
+                    readers[names[t]] = tid
             else:
                 src = last_write.get((t, c))
                 into = ready.get((t, par)) if par < L - 1 else None
@@ -130,6 +148,8 @@ def lower(p: EinsumProblem, target: Target, mp: Mapping, first_id: int = 0,
         tid = emit(task)
         for t in range(T - 1):
             slots[(t, 0)].used_by(tid)
+            if resident[t] and top == 0:
+                readers[names[t]] = tid
         slots[(out, 0)].used_by(tid)
         ready[(out, 0)] = tid
         last_write[(out, 0)] = tid
@@ -138,4 +158,4 @@ def lower(p: EinsumProblem, target: Target, mp: Mapping, first_id: int = 0,
         top = L - 2
         if (out, top) in last_write:
             produced.setdefault(names[out], {})["resident"] = last_write[(out, top)]
-    return Lowered(tasks, {t: tuple(ids.values()) for t, ids in produced.items()})
+    return Lowered(tasks, {t: tuple(ids.values()) for t, ids in produced.items()}, readers)

@@ -26,27 +26,39 @@ ROLE_NAMES = ("batch", "m", "n", "k")
 
 @dataclass(frozen=True)
 class EinsumProblem:
-    """One Einsum with numbered ranks and tensors; `sizes` may be a sub-problem's (a fused tile)."""
+    """One Einsum with numbered ranks and operands; `sizes` may be a sub-problem's (a fused tile).
+
+    An operand is one distinct access: its tensor and subscripts. A tensor read at two different
+    subscripts in one Einsum (`RM[m1,p]` and `RM[m1+1,p]`, or the slices `W[0,d]` and `W[1,d]`) is two
+    operands, each moving what its access touches (data the two share is not shared). What an access
+    touches is what its iteration ranks reach: a gather `X[IDX[u],d]` reads one row per u (repeated
+    indices read again), a fixed position `W[3,d,i]` one slice, a shift `RM[m1+1,p]` as many values as
+    `RM[m1,p]`, and a partitioned `K[e,m1,m0]` all of K[e,m].
+    """
 
     einsum: Einsum
     ranks: tuple[str, ...]
     sizes: tuple[int, ...]
-    tensors: tuple[str, ...]                 # distinct inputs in order of appearance, then the output
-    relevant: tuple[tuple[bool, ...], ...]   # [tensor][rank]: does the rank index the tensor
+    tensors: tuple[str, ...]                 # each operand's tensor: distinct input accesses in order, then the output
+    relevant: tuple[tuple[bool, ...], ...]   # [operand][rank]: does the rank index the operand
     dtypes: tuple[DType, ...]
     ops_per_point: int                       # vector-unit operations per point of the iteration space
+    labels: tuple[str, ...] = ()             # operand names for reports (the access when a tensor repeats)
 
     @staticmethod
     def from_einsum(cascade: Cascade, einsum: Einsum, sizes: dict[str, int] | None = None) -> "EinsumProblem":
         ranks = einsum.ranks
         size_of = {**{r: cascade.rank_sizes[r] for r in ranks}, **(sizes or {})}
-        tensors = (*einsum.input_tensors, einsum.output.tensor)
-        ranks_of = {a.tensor: set(a.ranks) for a in (*einsum.inputs, einsum.output)}
+        accesses = (*dict.fromkeys(einsum.inputs), einsum.output)
+        tensors = tuple(a.tensor for a in accesses)
+        labels = tuple(str(a) if tensors.count(a.tensor) > 1 else a.tensor for a in accesses)
         infos = cascade.tensors
-        ops = sum(einsum.op_counts_per_point().values()) + (1 if einsum.reduced_ranks else 0)
+        # one operation per map operator per point, and one more when the point is added into the output
+        # (a reduction, or `+=`): the count `Cascade.counts` gives
+        ops = sum(einsum.op_counts_per_point().values()) + (1 if einsum.reduced_ranks or einsum.accumulate else 0)
         return EinsumProblem(einsum, ranks, tuple(size_of[r] for r in ranks), tensors,
-                             tuple(tuple(r in ranks_of[t] for r in ranks) for t in tensors),
-                             tuple(infos[t].dtype for t in tensors), ops)
+                             tuple(tuple(r in a.ranks for r in ranks) for a in accesses),
+                             tuple(infos[t].dtype for t in tensors), ops, labels)
 
     @property
     def R(self) -> int:
@@ -59,6 +71,11 @@ class EinsumProblem:
     @property
     def output(self) -> str:
         return self.tensors[-1]
+
+    @property
+    def accumulate(self) -> bool:
+        """`+=`: the output's prior values are read and added to (a read-modify-write)."""
+        return self.einsum.accumulate
 
     @property
     def is_mac(self) -> bool:

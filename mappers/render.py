@@ -6,7 +6,7 @@ from loomsim.mappers.space import Mapping
 
 
 def _tensors(p: EinsumProblem, mask: int) -> str:
-    return " ".join(t for i, t in enumerate(p.tensors) if (mask >> i) & 1) or "-"
+    return " ".join(t for i, t in enumerate(p.labels or p.tensors) if (mask >> i) & 1) or "-"
 
 
 def render(p: EinsumProblem, target: Target, mp: Mapping) -> str:
@@ -18,8 +18,9 @@ def render(p: EinsumProblem, target: Target, mp: Mapping) -> str:
     for lv in range(L - 1, -1, -1):
         lev = target.levels[lv]
         keep = _tensors(p, mp.keep[lv])
-        extra = "" if lv == L - 1 else f", double-buffered: {_tensors(p, mp.db[lv])}"
-        if (mp.resident >> (p.T - 1)) & 1 and lv == L - 2 or mp.resident and lv == L - 2:
+        moot = mp.resident if lv == L - 2 else 0       # resident tensors are never refilled
+        extra = "" if lv == L - 1 else f", double-buffered: {_tensors(p, mp.db[lv] & ~moot)}"
+        if mp.resident and lv == L - 2:
             extra += f", resident (fused): {_tensors(p, mp.resident)}"
         lines.append("  " * depth + f"{lev.name}: keeps {keep}{extra}")
         for r in mp.perm[lv]:

@@ -49,7 +49,7 @@ class ComponentModel:
     def __init__(self, spec, ctx):
         self.spec = spec
         self.ctx = ctx
-        self.busy_ps = 0
+        self.port_busy_ps = 0          # busy time charged directly (an SRAM's port time)
         self.intervals: list[tuple[int, int]] = []
         self.counts: Counter = Counter()
 
@@ -61,8 +61,13 @@ class ComponentModel:
         self.counts[Count(action, operand, unit)] += value
 
     def mark_busy(self, start: int, end: int) -> None:
-        self.busy_ps += end - start
         self.intervals.append((start, end))
+
+    @property
+    def busy_ps(self) -> int:
+        """Time with at least one task in progress (the union of the intervals; overlapping transfers
+        of a pipelined link count once), plus any busy time charged directly."""
+        return union_ps(self.intervals) + self.port_busy_ps
 
     def energy(self) -> list[tuple[str, float]]:
         """(action, pJ) rows."""
@@ -70,6 +75,19 @@ class ComponentModel:
 
     def execute(self, task, done: simpy.Event):  # pragma: no cover - the engine checks `accepts` first
         raise NotImplementedError
+
+
+def union_ps(intervals) -> int:
+    """Length of the union of (start, end) intervals."""
+    total, reach = 0, None
+    for s, e in sorted(intervals):
+        if reach is None or s > reach:
+            total += e - s
+            reach = e
+        elif e > reach:
+            total += e - reach
+            reach = e
+    return total
 
 
 def ps_of_cycles(start_ps: int, cycles: int, clock_hz: int) -> tuple[int, int]:
@@ -93,7 +111,7 @@ class SramModel(ComponentModel):
             return
         self.add(action, operand, nbytes, "B")
         self.add(action, operand, -(-nbytes // self.spec.port_width), "access")
-        self.busy_ps += self.transfer_ps(nbytes)
+        self.port_busy_ps += self.transfer_ps(nbytes)
 
     @property
     def bandwidth(self) -> float:
@@ -127,6 +145,7 @@ class DramModel(ComponentModel):
             self.layout = TensorLayout(self.system.device)
             self.accepts = ("pim",)
             self.simplifications = self.system.device_notes()
+            self.pim_intervals: dict[int, list[tuple[int, int]]] = {}
             self._seen: Counter = Counter()
         else:
             self.bus = simpy.Resource(ctx.env, capacity=1)
@@ -155,15 +174,29 @@ class DramModel(ComponentModel):
         return event
 
     def execute(self, task, done):
-        """Run a PIM bundle task: one event, when the bundle's last command is done."""
+        """Submit a PIM bundle and move on: bundles for other channels run alongside, and a channel's
+        bundles queue in submission order in the engine; `done` fires when this one's last command is."""
         env = self.ctx.env
         start = env.now
-        yield self.system.bundle(task.bundle)
+        event = self.system.bundle(task.bundle)
+        env.process(self._pim_finish(task, done, event, start))
+        yield env.timeout(0)
+
+    def _pim_finish(self, task, done, event, start):
+        env = self.ctx.env
+        yield event
         self.mark_busy(start, env.now)
+        self.pim_intervals.setdefault(task.bundle.channel, []).append((start, env.now))
         self.sync_counts()
         self.add("pim_bundle", task.label, 1, "bundle")
         self.ctx.record(task, start, env.now)
         done.succeed()
+
+    def pim_busy_ps(self) -> float:
+        """Mean over the device's channels of the time some PIM bundle of the channel was in progress."""
+        if not self.cycle_level or not self.pim_intervals:
+            return 0.0
+        return sum(union_ps(iv) for iv in self.pim_intervals.values()) / self.system.device.org.channels
 
     def sync_counts(self) -> None:
         """Command counts so far (a Counter delta, so the result's counts stay current)."""
@@ -240,28 +273,35 @@ class LinkModel(ComponentModel):
             done.succeed()
 
     def _execute_cycle_level(self, task, done, src, dst, dram):
+        """Issue the transfer's requests, hold the link for bytes / link bandwidth, and move on: the next
+        transfer streams while this one's requests are still in the DRAM queues (a DMA engine keeps
+        requests outstanding). The transfer is done when its last request is, and not before the link
+        has moved its bytes."""
         env = self.ctx.env
         start = env.now
         other = dst if dram is src else src
         bw = min(self.spec.bandwidth, other.bandwidth)
         occupancy = -(-task.nbytes * PS_PER_S // int(bw)) if task.nbytes else 0
-        if task.nbytes:
-            yield dram.stream(task, write=dram is dst)
-        if env.now < start + occupancy:              # the link, not the DRAM, sets the pace
-            yield env.timeout(start + occupancy - env.now)
-        end = env.now
-        self.mark_busy(start, end)
-        dram.mark_busy(start, end)
-        dram.sync_counts()
+        event = dram.stream(task, write=dram is dst) if task.nbytes else None
+        if occupancy:
+            yield env.timeout(occupancy)
+        self.mark_busy(start, env.now)
         src.access("read", task.tensor, task.nbytes)
         dst.access("write", task.tensor, task.nbytes)
         self.add("transfer", task.tensor, task.nbytes, "B")
+        env.process(self._finish(task, done, dram, event, start))
+
+    def _finish(self, task, done, dram, event, start):
+        env = self.ctx.env
+        if event is not None and not event.processed:
+            yield event
+        dram.mark_busy(start, env.now)
+        dram.sync_counts()
         latency = self.spec.latency_ps()
-        self.ctx.record(task, start, end + latency)
         if latency:
-            env.process(_succeed_later(env, latency, done))
-        else:
-            done.succeed()
+            yield env.timeout(latency)
+        self.ctx.record(task, start, env.now)
+        done.succeed()
 
     def energy(self):
         nbytes = sum(v for c, v in self.counts.items() if c.unit == "B")

@@ -78,6 +78,9 @@ class SimResult:
                               "value": c["busy_ps"]})
             comp_rows.append({"component": c["name"], "type": c["type"], "stat": "utilisation", "unit": "fraction",
                               "value": util[c["name"]]})
+            if "pim_busy_ps" in c:
+                comp_rows.append({"component": c["name"], "type": c["type"], "stat": "pim_utilisation",
+                                  "unit": "fraction", "value": c["pim_busy_ps"] / self.total_ps if self.total_ps else 0.0})
             if c["type"] == "systolic_array":
                 macs = self.count(c["name"], "mac", "MAC")
                 peak = c["pes"] * Fraction(self.total_ps * c["clock_hz"], 10**12)
@@ -141,6 +144,8 @@ def collect(ctx, program, workload: str, wall_seconds: float) -> SimResult:
                  "clock_hz": getattr(spec, "clock", None) or 0}
         if spec.type_name == "systolic_array":
             entry["pes"] = spec.pes
+        if hasattr(model, "pim_busy_ps") and getattr(model, "pim_intervals", None):
+            entry["pim_busy_ps"] = model.pim_busy_ps()
         components.append(entry)
         for c, value in sorted(model.counts.items(), key=lambda kv: (kv[0].action, kv[0].operand, kv[0].unit)):
             counts.append({"component": name, "action": c.action, "operand": c.operand, "unit": c.unit,

@@ -53,12 +53,13 @@ class ServingRun:
         return float((m[stat] * m["time_s"]).sum() / m["time_s"].sum())
 
 
-def serve_decode(trace: pd.DataFrame, batch: int, step: Callable[[Sequence[int]], StepResult], *,
+def serve_decode(trace: pd.DataFrame, batch: int, step: Callable[[Sequence[tuple[int, int]]], StepResult], *,
                  warmup: int, measure: int, progress: Callable[[int, int], None] | None = None) -> ServingRun:
     """Run iteration-level batching over `trace` (request, input_len, output_len rows, in order).
 
-    `step(contexts)` gets, per active request, the number of keys its new token attends to (prompt
-    + tokens generated so far + itself) and returns that iteration's StepResult.
+    `step(active)` gets, per active request, (request id, number of keys its new token attends to:
+    prompt + tokens generated so far + itself) and returns that iteration's StepResult. Ids let a
+    system keep per-request state (which DRAM channel holds a request's KV cache).
     """
     if batch < 1:
         raise LoomError(f"serving needs a batch of at least 1 request, got {batch}.")
@@ -68,13 +69,13 @@ def serve_decode(trace: pd.DataFrame, batch: int, step: Callable[[Sequence[int]]
     if len(rows) < batch:
         raise LoomError(f"the trace has {len(rows)} requests, fewer than the batch of {batch}.")
     nxt = 0
-    active: list[list[int]] = []     # [context so far, tokens still to generate]
+    active: list[list[int]] = []     # [request id, context so far, tokens still to generate]
 
     def admit():
         nonlocal nxt
         while len(active) < batch and nxt < len(rows):
             inp, out = rows[nxt]
-            active.append([int(inp), int(out)])
+            active.append([nxt, int(inp), int(out)])
             nxt += 1
 
     admit()
@@ -83,14 +84,13 @@ def serve_decode(trace: pd.DataFrame, batch: int, step: Callable[[Sequence[int]]
     for it in range(total):
         if not active:
             raise LoomError(f"the trace ran out after {it} iterations; give more requests or fewer iterations.")
-        contexts = [c + 1 for c, _ in active]
-        res = step(contexts)
+        res = step([(rid, c + 1) for rid, c, _ in active])
         records.append({"iteration": it, "measured": it >= warmup, "batch": len(active), "tokens": len(active),
                         "time_s": res.time_s, "energy_j": res.energy_j, **res.stats})
         for r in active:
-            r[0] += 1
-            r[1] -= 1
-        active[:] = [r for r in active if r[1] > 0]
+            r[1] += 1
+            r[2] -= 1
+        active[:] = [r for r in active if r[2] > 0]
         admit()
         if progress:
             progress(it + 1, total)

@@ -86,3 +86,12 @@ def test_bad_input_exits_non_zero_with_a_message(tmp_path, args, fragment):
 def test_every_command_has_help(tmp_path, args):
     r = loom(*args, "--help", cwd=tmp_path)
     assert r.returncode == 0 and "usage: loom" in r.stdout
+
+
+def test_map_fuse_prints_what_stays_on_chip(tmp_path):
+    r = loom("map", "--workload", "attention variant=1pass heads=1 queries=8 keys=512", "--fuse", "--budget", "2000",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^group\s+16 Einsums .* shared loops: m1:1x2$", r.stdout, re.M)
+    assert re.search(r"^  on chip  BQK .*; peak .* budget$", r.stdout, re.M)
+    assert "to DRAM  AV (output)" in r.stdout

@@ -14,14 +14,17 @@ def trace(pairs):
 def test_slots_refill_and_contexts_grow():
     seen = []
 
-    def step(contexts):
-        seen.append(list(contexts))
-        return StepResult(time_s=1e-3 * len(contexts))
+    def step(active):
+        seen.append([c for _, c in active])
+        ids.append([i for i, _ in active])
+        return StepResult(time_s=1e-3 * len(active))
+    ids = []
     run = serve_decode(trace([(10, 2), (20, 1), (30, 3), (40, 5)]), batch=2, step=step, warmup=1, measure=3)
     # iteration 0: requests 0 and 1 (new tokens attend prompt + 1); request 1 finishes after one token
     assert seen[0] == [11, 21]
     assert seen[1] == [12, 31]          # request 0's second token; request 2 took request 1's slot
     assert seen[2] == [32, 41]          # request 0 done; request 3 admitted
+    assert ids[:3] == [[0, 1], [0, 2], [2, 3]]
     assert list(run.iterations["measured"]) == [False, True, True, True]
     assert run.throughput == pytest.approx(6 / 6e-3)      # 2 tokens per 2 ms in each measured step
 

@@ -1,4 +1,4 @@
-"""Workload generators (`gemm`, `gemv`) and the `"gemm M=64 N=1024 K=512"` workload strings of the CLI.
+"""Workload generators (`gemm`, `gemv`, `attention`) and the `"gemm M=64 N=1024 K=512"` workload strings of the CLI.
 
 A new workload is a function returning a `Cascade`, registered with `@workload("name")`; its keyword
 parameters are what a workload string may set.
@@ -30,6 +30,15 @@ def gemm(M: int, N: int, K: int, dtype: str = "bf16") -> Cascade:
 def gemv(N: int, K: int, dtype: str = "bf16") -> Cascade:
     """Z[n] = A[k] * B[k,n]: one activation vector times a K x N weight matrix."""
     return Cascade.from_text("gemv", "Z[n] = A[k] * B[k,n]", {"n": N, "k": K}, default_dtype=dtype)
+
+
+@workload("attention")
+def attention_workload(variant: str = "1pass", heads: int = 1, head_dim: int = 64, queries: int = 1,
+                       keys: int = 1024, batch: int = 1, block: int = 256, dtype: str = "bf16") -> Cascade:
+    """Softmax attention as the 3pass, 2pass or 1pass (FuseMax) cascade of `workloads.attention`."""
+    from loomsim.workloads.attention import attention
+    return attention(variant, batch=batch, kv_heads=heads, head_dim=head_dim, queries=queries, keys=keys,
+                     block=block, dtype=dtype)
 
 
 def _convert(value: str, annotation) -> object:

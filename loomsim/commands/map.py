@@ -26,7 +26,8 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=float, default=None, help="wall-time budget per Einsum (not deterministic)")
     p.add_argument("--seed", type=int, default=0, help="seed of the search's random generator")
     p.add_argument("--placement", default="by-kind", help="placement policy: by-kind or by-intensity")
-    p.add_argument("--fuse", action="store_true", help="fuse consecutive Einsums whose intermediate fits on chip (not implemented yet: errors)")
+    p.add_argument("--fuse", action="store_true",
+                   help="fuse consecutive Einsums under shared loops, keeping intermediates that fit on chip")
     p.set_defaults(func=run)
 
 
@@ -67,7 +68,18 @@ def mapped_text(mapped) -> str:
                      f"{s.legal:,} legal, rejected: {rej}" + (f"; pruned unevaluated: {pruned}" if pruned else "")
                      + f"; {s.seconds:.2f} s")
         lines.append("")
+    for g in mapped.groups:
+        if not g.fused:
+            continue
+        d = g.describe()
+        lines.append(f"group      {len(g.einsums)} Einsums from '{g.einsums[0]}'; shared loops: "
+                     + (" ".join(d["nest"]) or "none"))
+        kept = ", ".join(f"{t} {fmt.nbytes(b)}" for t, b in d["footprint_bytes"].items()) or "none"
+        lines.append(f"  on chip  {kept}; peak {fmt.nbytes(g.peak)} of a {fmt.nbytes(g.budget)} budget")
+        spilled = ", ".join(f"{t} ({why})" for t, why in d["spilled"].items()) or "none"
+        lines.append(f"  to DRAM  {spilled}")
+        lines.append("")
     if len(mapped.einsums) > 1:
         lines.append(f"total      {fmt.time_ps(mapped.latency_ps)}, {fmt.energy_pj(mapped.energy_pj)} "
-                     f"(Einsums run one after another)")
+                     f"(estimated; Einsums and their runs one after another)")
     return "\n".join(lines).rstrip()

@@ -39,7 +39,7 @@ def canonical(space, digits: np.ndarray) -> np.ndarray:
     """Mask of digit rows that are the canonical representative of their equivalence class.
 
     Equivalent mappings: loop orders that differ only in where unit loops sit, and double-buffering
-    bits of tensors a level does not keep.
+    bits of tensors a level does not keep (or, in the outermost SRAM, of resident tensors).
     """
     R, L, T = space.problem.R, space.target.L, space.problem.T
     canon = canonical_perms(R)
@@ -55,5 +55,7 @@ def canonical(space, digits: np.ndarray) -> np.ndarray:
         j += 1
     for lv in range(0, L - 1):
         ok &= (digits[:, j] & ~keep[:, lv]) == 0
+        if lv == L - 2:                     # a resident tensor is never refilled: its buffering bit is moot
+            ok &= (digits[:, j] & space.resident) == 0
         j += 1
     return ok

@@ -1,0 +1,275 @@
+"""NeuPIMs (Heo et al., ASPLOS'24) and its baselines, served iteration by iteration.
+
+Four systems, one device of a tensor-parallel group each (`tp` from NeuPIMs' model configs):
+
+    neupims          NPU + HBM2-PIM with dual row buffers; attention GEMVs on PIM; sub-batch interleaving
+    npu_pim_blocked  the same NPU + Newton-style blocked PIM; attention on PIM; no sub-batches (naive NPU+PIM)
+    npu_only         the same NPU + plain HBM2; attention on the NPU
+    gpu_only         an A100 in Loom's components; attention on its Tensor Cores
+
+Each decode iteration is simulated: the embedding, one decoder layer (reused for every layer, visibly:
+`layers` in the stats) and the head. A layer is the GEMM part before attention (norm, Q/K/V
+projections) and the part after it (output projection, residual, norm, FFN) — mapped by the generic
+mapper onto the NPU — and attention, placed on PIM (`mappers.pim_attention`: the NeuPIMs layout,
+greedy min-load channel packing) or mapped onto the NPU like the rest. With sub-batch interleaving
+the batch is split in two (each channel's requests halved, NeuPIMs Alg. 3) and the NPU runs one
+sub-batch's GEMMs while PIM runs the other's attention. Because layers pipeline into each other, two
+layers are simulated together: the first layer's time is when its last task ends, and every further
+layer adds the steady-state period, the second layer's extra time.
+
+Named simplifications: NPU-side attention (npu_only, gpu_only) groups requests by context rounded to the
+nearest multiple of 16 keys (so a mapping serves many requests); the head and embedding are simulated
+once per batch size (their shapes do not depend on the contexts).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from loomsim.arch import ArchSpec, load_arch
+from loomsim.designs.compose import Composer
+from loomsim.errors import LoomError, choices_text
+from loomsim.mappers import map_workload
+from loomsim.mappers.pim_attention import ChannelPacker, PimAttention, attention_tasks
+from loomsim.simulator import simulate
+from loomsim.simulator.serving import StepResult, serve_decode
+from loomsim.validate import experiment_runner
+from loomsim.workloads.cascade import Cascade
+from loomsim.workloads.model import decode
+from loomsim.workloads.serving import requests as make_trace
+from loomsim.workloads.zoo import get_model
+
+SYSTEMS = {
+    "neupims": {"arch": "neupims", "attention": "pim", "sub_batch": "auto"},
+    # ablations (NeuPIMs Fig. 13): without sub-batch interleaving; with a single (blocked) row buffer
+    "neupims_no_sbi": {"arch": "neupims", "attention": "pim", "sub_batch": "off"},
+    "neupims_sbi": {"arch": "neupims", "attention": "pim", "sub_batch": "on"},
+    "neupims_single_buffer": {"arch": "npu_pim_blocked", "attention": "pim", "sub_batch": "auto"},
+    "npu_pim_blocked": {"arch": "npu_pim_blocked", "attention": "pim", "sub_batch": "off"},
+    "npu_only": {"arch": "npu_only", "attention": "npu", "sub_batch": "off"},
+    "gpu_only": {"arch": "a100", "attention": "npu", "sub_batch": "off"},
+}
+SUB_BATCH_FROM = 256    # README of casys-kaist/NeuPIMs: "Sub-batch interleaving is enabled only when batch >= 256"
+BUCKET = 16
+
+
+def _is_group_tensor(name: str) -> bool:
+    head, _, tail = name.rpartition("_")
+    return bool(head) and tail.isdigit()
+
+
+def split_layer(layer: Cascade) -> tuple[Cascade, list[Cascade], Cascade]:
+    """A decoder layer's cascade cut into the part before attention, one cascade per attention group
+    (`_j` tensors), and the part after."""
+    attn = [i for i, e in enumerate(layer.einsums)
+            if any(_is_group_tensor(t) for t in (e.output.tensor, *e.input_tensors))]
+    first, last = attn[0], attn[-1]
+    groups: dict[str, list] = {}
+    for e in layer.einsums[first:last + 1]:
+        j = next(t.rpartition("_")[2] for t in (e.output.tensor, *e.input_tensors) if _is_group_tensor(t))
+        groups.setdefault(j, []).append(e)
+    return (_sub(layer, layer.einsums[:first], "pre"), [_sub(layer, g, f"attention_{j}") for j, g in groups.items()],
+            _sub(layer, layer.einsums[last + 1:], "post"))
+
+
+def _sub(c: Cascade, einsums, name: str) -> Cascade:
+    einsums = tuple(einsums)
+    ranks = {r for e in einsums for r in e.ranks}
+    for e in einsums:
+        for a in (e.output, *e.inputs):
+            for ix in a.indices:
+                if isinstance(ix.fixed, str):
+                    ranks.add(ix.fixed.lower())
+    tensors = {a.tensor for e in einsums for a in (e.output, *e.inputs)}
+    parts = {p: pair for p, pair in c.partitions.items() if p in ranks or set(pair) & ranks}
+    for p, pair in parts.items():
+        ranks |= {p, *pair}
+    known = c.tensors
+    tranks = {t: known[t].ranks for t in tensors}        # tensors crossing the cut keep their ranks
+    for r in tranks.values():
+        ranks |= set(r)
+    sizes = {r: s for r, s in c.rank_sizes.items() if r in ranks}
+    dtypes = {t: d for t, d in c.dtypes.items() if t in tensors}
+    return Cascade(f"{c.name}:{name}", einsums, sizes, dtypes, c.default_dtype, parts, tranks)
+
+
+@dataclass
+class System:
+    """One system serving decode iterations: its architecture, model shard and caches."""
+
+    name: str
+    arch: ArchSpec
+    attention: str
+    sub_batch: bool
+    model: str
+    tp: int
+    dtype: str = "fp16"
+    kv_append: bool = True
+    maps: dict = field(default_factory=dict)
+    searches: dict = field(default_factory=dict)      # the mapper's search cache, kept across iterations
+    fixed: dict = field(default_factory=dict)
+    packer: ChannelPacker | None = None
+
+    def __post_init__(self):
+        self.cfg = get_model(self.model)
+        if self.attention == "pim":
+            dram = self.arch.of_type("dram")[0]
+            self.device = dram.device()
+            self.packer = ChannelPacker(self.device.org.channels)
+            link = self.arch.link_between(dram.name, self.arch.of_type("sram")[0].name)
+            self.pim = PimAttention(self.device, dram.name, self.arch.of_type("sram")[0].name, link.name,
+                                    self.arch.of_type("vector_unit")[0].name, heads=self.cfg.heads // self.tp,
+                                    head_dim=self.cfg.head_dim)
+
+    # ---- mapping (cached: identical shapes map identically) ---------------------------------------
+
+    def mapped(self, cascade: Cascade):
+        key = cascade.describe()
+        if key not in self.maps:
+            self.maps[key] = map_workload(self.arch, cascade, searches=self.searches).program
+        return self.maps[key]
+
+    def layer_parts(self, contexts: list[int]):
+        """(pre, [attention per group], post) cascades of one layer for these attended contexts."""
+        if self.attention == "npu":
+            contexts = [max(BUCKET, BUCKET * round(c / BUCKET)) for c in contexts]
+        w = decode(self.cfg, contexts, tp=self.tp, dtype=self.dtype)
+        layer = next(s for s in w.stages if s.name == "layer")
+        return split_layer(layer.cascade)
+
+    # ---- one layer's program -------------------------------------------------------------------
+
+    def _attention(self, comp: Composer, active, attn_parts, after):
+        if self.attention == "npu":
+            ends = []
+            for part in attn_parts:
+                ends += comp.add(self.mapped(part), after)
+            return tuple(ends)
+        where = self.packer.where
+        reqs = [(rid, where[rid], keys) for rid, keys in active]
+        tasks, ends = attention_tasks(self.pim, reqs, comp.next_id, label="", kv_append=self.kv_append)
+        comp.add(tasks, after)
+        return tuple(ends)
+
+    def _sub_batches(self, active):
+        """The batch halved per channel (NeuPIMs Alg. 3), or whole."""
+        if not self.sub_batch or len(active) < 2:
+            return [active]
+        by_channel: dict[int, list] = {}
+        for r in active:
+            by_channel.setdefault(self.packer.where[r[0]], []).append(r)
+        a, b = [], []
+        for rs in by_channel.values():
+            half = (len(rs) + 1) // 2
+            a += rs[:half]
+            b += rs[half:]
+        return [x for x in (a, b) if x]
+
+    def layers_program(self, active, layers: int):
+        """`layers` consecutive decoder layers for the active (request id, keys) requests, and the number
+        of tasks that belong to the first layer (they come first in program order)."""
+        comp = Composer()
+        subs = self._sub_batches(active)
+        parts = [self.layer_parts([k for _, k in s]) for s in subs]
+        ends = [()] * len(subs)
+        first = 0
+        for n in range(layers):
+            pre_ends = [comp.add(self.mapped(p[0]), ends[i]) for i, p in enumerate(parts)]
+            attn_ends = [self._attention(comp, subs[i], p[1], pre_ends[i]) for i, p in enumerate(parts)]
+            ends = [comp.add(self.mapped(p[2]), attn_ends[i]) for i, p in enumerate(parts)]
+            if n == 0:
+                first = len(comp.tasks)
+        return comp.program(), first
+
+    def fixed_stage(self, name: str, batch: int):
+        """Embedding or head of a batch: simulated once per batch size."""
+        key = (name, batch)
+        if key not in self.fixed:
+            w = decode(self.cfg, [1] * batch, tp=self.tp, dtype=self.dtype)
+            stage = next(s for s in w.stages if s.name == name)
+            r = simulate(self.arch, self.mapped(stage.cascade))
+            self.fixed[key] = r
+        return self.fixed[key]
+
+    # ---- one iteration -------------------------------------------------------------------------
+
+    def step(self, active) -> StepResult:
+        if self.packer is not None:
+            self.packer.assign(active)
+        # two layers in one run: the first layer ends when its last task does; the second layer's extra
+        # time is the steady-state period of the pipelined layers (energy is split in proportion)
+        program, first = self.layers_program(active, 2)
+        two = simulate(self.arch, program)
+        self.last_layer = two
+        ids = {t.id for t in program.tasks[:first]}
+        end1 = max(e for i, e in zip(two.tasks["id"], two.tasks["end_ps"]) if i in ids)
+        period = two.total_ps - end1
+        emb, head = self.fixed_stage("embedding", len(active)), self.fixed_stage("head", len(active))
+        L = self.cfg.layers
+        time_s = (emb.total_ps + head.total_ps + end1 + (L - 1) * period) * 1e-12
+        per_layer_j = two.energy_pj / 2 * 1e-12
+        layer_s = period * 1e-12
+        layer_j = per_layer_j
+        energy = (emb.energy_pj + head.energy_pj) * 1e-12 + L * per_layer_j
+        util = two.utilisation()
+        npu = self.arch.of_type("systolic_array")[0].name
+        dram = self.arch.of_type("dram")[0].name
+        comps = {c["name"]: c for c in two.components}
+        pim = comps[dram].get("pim_busy_ps", 0.0) / two.total_ps if two.total_ps else 0.0
+        return StepResult(time_s, energy, {"npu_util": util[npu], "pim_util": pim, "dram_util": util[dram],
+                                           "layer_s": layer_s, "layers": L, "first_layer_s": end1 * 1e-12,
+                                           "embedding_s": emb.total_ps * 1e-12, "head_s": head.total_ps * 1e-12,
+                                           "layer_energy_j": layer_j})
+
+
+def make_system(name: str, setup: dict) -> System:
+    if name not in SYSTEMS:
+        raise LoomError(f"unknown NeuPIMs system '{name}'; valid: {choices_text(SYSTEMS)}.")
+    spec = SYSTEMS[name]
+    sb = spec["sub_batch"]
+    on = {"auto": setup["batch"] >= SUB_BATCH_FROM, "on": True, "off": False}[sb] if isinstance(sb, str) else bool(sb)
+    return System(name, load_arch(setup.get(f"{name}_arch", spec["arch"])), spec["attention"], on, setup["model"],
+                  setup.get("tp", 1), kv_append=setup.get("kv_append", True))
+
+
+def serve(name: str, setup: dict, progress=None, keep: dict | None = None):
+    """Serve the setup's trace on one system; returns the ServingRun (and, in `keep`, the system)."""
+    trace = make_trace(setup["batch"] + setup.get("extra_requests", 4 * setup["batch"]), rng=setup.get("seed", 0),
+                       dataset_name=setup.get("dataset", "sharegpt"))
+    system = make_system(name, setup)
+    if keep is not None:
+        keep[name] = system
+    return serve_decode(trace, setup["batch"], system.step, warmup=setup.get("warmup", 2),
+                        measure=setup.get("measure", 4), progress=progress)
+
+
+DEFAULT = {"model": "gpt3-7b-neupims", "tp": 4, "batch": 256, "dataset": "sharegpt", "seed": 0, "warmup": 2,
+           "measure": 4, "systems": ["neupims", "npu_only", "npu_pim_blocked", "gpu_only"]}
+
+
+def compare(setup: dict, progress=None):
+    """The main job: every system on the same trace. Returns (runs by system, one simulated layer of
+    each system's last measured iteration, the simplifications those models name)."""
+    runs, systems = {}, {}
+    for name in setup["systems"]:
+        runs[name] = serve(name, setup, progress=(lambda i, n, name=name: progress(name, i, n)) if progress else None,
+                           keep=systems)
+    layers = {name: s.last_layer for name, s in systems.items()}
+    notes: list[str] = []
+    for r in layers.values():
+        notes += [n for n in r.simplifications if n not in notes]
+    notes.append("NeuPIMs design: " + " ".join(__doc__.split("Named simplifications: ")[1].split()))
+    return runs, layers, notes
+
+
+@experiment_runner("neupims")
+def run(setup: dict) -> dict[str, float]:
+    """Figures of every system for one setup: throughput (tokens/s), utilisations, energy per token."""
+    out = {}
+    for name in setup.get("systems", list(SYSTEMS)):
+        run_ = serve(name, setup)
+        out[f"{name}.throughput"] = run_.throughput
+        out[f"{name}.energy_per_token"] = run_.energy_per_token
+        for stat in ("npu_util", "pim_util", "dram_util"):
+            out[f"{name}.{stat}"] = run_.mean(stat)
+    return out
+
