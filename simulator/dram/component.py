@@ -10,21 +10,27 @@ earliest completion it predicts; when the timer fires, the engine is committed u
 finishes that submission exactly as predicted. Requests from several requesters are thereby merged in
 time order, command by command.
 
-What keeps the look-ahead cheap when thousands of submissions overlap:
-* channels are independent, so a new submission restarts the look-ahead only on the channels it
-  touches (copying them from the committed engine); the others keep their predictions;
+The timeline is exactly the one of the simplest method, which at every submission and every wake-up
+copies the whole engine, runs the copy until all submitted work is done and wakes at the earliest
+completion it sees (`tests/test_dram_lookahead.py` keeps that method as the oracle). That costs the
+commands of every submission in flight, at every submission: quadratic when thousands overlap. Here:
+* channels are independent, so new work touches only the look-ahead of the channels it goes to; and
+  when the look-ahead has not yet reached the new work's place in a channel's arrival ring (the
+  channel is backlogged), the look-ahead stays valid and only learns of the new work;
+* otherwise that channel's look-ahead is copied from the engine again and its predictions of
+  uncommitted requests are withdrawn;
 * the look-ahead runs only as far as it must to know the earliest completion: until every channel
-  with work left has passed it (a request not yet issued on a channel completes after that
-  channel's horizon), in steps that double while no submission is known to complete;
-* predictions are kept per request, so a submission is known to complete when every one of its
-  requests is either committed or predicted; restarting a channel withdraws only its predictions.
-So the work per submission follows the commands between its arrival and the next completion on the
-channels it touches, not the number of submissions in flight. `component_lookahead` in
-`simulator/bench.py` measures it.
+  with work left has passed it (work not yet issued on a channel completes after that channel's
+  horizon), in steps that double while no submission is fully predicted;
+* predictions are kept per request, so a submission is fully known when each of its requests is
+  committed or predicted.
+So the work per submission follows the commands between now and the next completion on the channels
+it touches, not the number of submissions in flight; `loom bench dram_overlap` measures it.
 """
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,17 +44,17 @@ from loomsim.simulator.dram.lookahead import Lookahead
 from loomsim.simulator.dram.pim import PimBundle
 from loomsim.simulator.dram.state import INF
 
-FIRST_STEP = 1024          # cycles the look-ahead first runs ahead while no completion is known
+FIRST_STEP = 1024          # cycles the look-ahead first runs ahead while no submission is fully predicted
 
 
-@dataclass
+@dataclass(eq=False)
 class Submission:
     """One stream or bundle: its requests (or PIM op ids), its SimPy event, and its results. The event's
     value is the Submission itself, so a requester can read `done_ps` and, for a stream, every
     request's completion (`request_done_ps()`)."""
 
     kind: str                     # "stream" or "pim"
-    ids: np.ndarray               # request ids (stream) or PIM op ids (pim), consecutive
+    ids: np.ndarray               # request ids (stream) or PIM op ids (pim); consecutive
     event: simpy.Event
     submitted_cycle: int
     label: str = ""
@@ -56,11 +62,13 @@ class Submission:
     request_done: np.ndarray | None = None      # per request, in submission order (streams)
     pending: int = 0              # requests (ops) not yet committed
     tck_ps: int = 0
-    # look-ahead bookkeeping: per request the committed and the predicted done cycle (-1: not known)
+    # per request (op): the committed done cycle and the predicted one; -1 while not known
     real: np.ndarray = field(default=None, repr=False)
     spec: np.ndarray = field(default=None, repr=False)
     known: int = 0                # requests committed or predicted
-    version: int = 0              # bumped when a prediction is withdrawn
+    version: int = 0              # bumped whenever the submission's entry in the heap goes stale
+    order: np.ndarray | None = field(default=None, repr=False)  # uncommitted requests, latest predicted first
+    top: int = 0                  # the first of `order` not yet committed
 
     @property
     def done_ps(self) -> int:
@@ -77,7 +85,7 @@ class _Index:
     def __init__(self):
         self.starts = np.zeros(64, dtype=np.int64)
         self.subs: list[Submission] = []
-        self.first = 0                            # subs before it are all complete
+        self.first = 0                            # submissions before it are all complete
 
     def add(self, sub: Submission) -> None:
         if len(self.subs) == self.starts.size:
@@ -86,16 +94,20 @@ class _Index:
         self.subs.append(sub)
 
     def groups(self, ids: np.ndarray, done: np.ndarray):
-        """(submission, index of each id in it, done cycles) for every submission among `ids`."""
+        """(submission, index of each id in it, done cycles, position of the last of them in `ids`) for
+        every submission among `ids`, in order of submission."""
         while self.first < len(self.subs) and self.subs[self.first].pending == 0:
             self.first += 1
         where = np.searchsorted(self.starts[self.first:len(self.subs)], ids, side="right") - 1 + self.first
-        order = np.argsort(where, kind="stable")
-        where, ids, done = where[order], ids[order], done[order]
-        cuts = np.flatnonzero(np.diff(where)) + 1
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, where.size]):
+        if where.size > 1 and (where[1:] < where[:-1]).any():
+            order = np.argsort(where, kind="stable")
+            where, ids, done, pos = where[order], ids[order], done[order], order
+        else:
+            pos = np.arange(where.size)
+        cuts = np.flatnonzero(where[1:] != where[:-1]) + 1
+        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), where.size]):
             sub = self.subs[int(where[lo])]
-            yield sub, ids[lo:hi] - sub.ids[0], done[lo:hi]
+            yield sub, ids[lo:hi] - sub.ids[0], done[lo:hi], int(pos[lo:hi].max())
 
 
 class DramSystem:
@@ -108,11 +120,12 @@ class DramSystem:
         self.ahead = Lookahead(self.engine)
         self.tck = device.tck_ps
         self.streams, self.bundles = _Index(), _Index()
-        self.predicted: list[list] = [[] for _ in range(self.engine.channels)]  # per channel: (sub, index)
-        self.known = []                                # heap of (done cycle, order, version, sub)
-        self.order = 0
+        self.predicted = [deque() for _ in range(self.engine.channels)]   # per channel: (submission, indices)
+        self.heap: list = []           # fully known submissions: (earliest completion, n, version, submission)
+        self.pushes = 0
+        self.waiting = 0               # submissions not yet complete
         self.generation = 0
-        self.predictions = 0                           # look-ahead rounds (statistics)
+        self.predictions = 0           # look-ahead rounds (statistics)
 
     # ---- clock conversion -------------------------------------------------------------------
 
@@ -130,6 +143,7 @@ class DramSystem:
         fires when the last one completes, with the `Submission` (completion times) as its value."""
         addr = np.ascontiguousarray(addr, dtype=np.int64).reshape(-1)
         now = self._commit_to_now()
+        tails = self.engine.st.ch["ftail"].copy()
         ids = self.engine.submit(addr, write, now)
         sub = self._new("stream", ids, now, label)
         sub.request_done = sub.real
@@ -138,19 +152,20 @@ class DramSystem:
             pos, width, shift, span_mask = self.engine._decode[:4]
             counts = np.zeros(self.engine.channels, dtype=np.int64)
             channel_counts(addr, pos, width, shift, span_mask, counts)
-            self._restart(np.flatnonzero(counts))
+            self._touch(np.flatnonzero(counts), "f", tails)
         return self._submitted(sub)
 
     def bundle(self, bundle: PimBundle) -> simpy.Event:
         """A PIM bundle arriving now on its channel; the event fires when its last command is done."""
         bundle.validate(self.device)
         now = self._commit_to_now()
+        tails = self.engine.st.ch["ptail"].copy()
         ids = np.asarray(self.engine.submit_pim(bundle.channel, [s.encoded() for s in bundle.steps], now),
                          dtype=np.int64)
         sub = self._new("pim", ids, now, bundle.label)
         if ids.size:
             self.bundles.add(sub)
-            self._restart(np.array([bundle.channel], dtype=np.int64))
+            self._touch(np.array([bundle.channel]), "p", tails)
         return self._submitted(sub)
 
     def _new(self, kind: str, ids: np.ndarray, now: int, label: str) -> Submission:
@@ -159,7 +174,9 @@ class DramSystem:
                           real=np.full(n, -1, dtype=np.int64), spec=np.full(n, -1, dtype=np.int64))
 
     def _submitted(self, sub: Submission) -> simpy.Event:
-        if not sub.pending:
+        if sub.pending:
+            self.waiting += 1
+        else:
             self._finish(sub, sub.submitted_cycle)
         self._predict()
         return sub.event
@@ -173,35 +190,64 @@ class DramSystem:
         return now
 
     def _commit(self, until: int) -> None:
-        """Run the engine to `until`; record what it finished; fire the submissions now complete."""
+        """Run the engine to `until`; record what it finished; fire the submissions now complete, in the
+        order their last requests (then ops) were completed."""
         out = self.engine.run(until=until)
+        finished = []
         if out.id.size:
-            for sub, k, done in self.streams.groups(out.id, out.done):
-                self._record(sub, k, done)
+            for sub, k, done, last in self.streams.groups(out.id, out.done):
+                if self._record(sub, k, done):
+                    finished.append((last, sub))
+        finished.sort(key=lambda x: x[0])
+        for _, sub in finished:
+            self._finish(sub, int(sub.real.max()))
         if self.engine.pim_done:
             ops = np.fromiter(self.engine.pim_done.keys(), dtype=np.int64)
             done = np.fromiter(self.engine.pim_done.values(), dtype=np.int64)
             self.engine.pim_done.clear()
-            for sub, k, d in self.bundles.groups(ops, done):
-                self._record(sub, k, d)
+            finished = [(last, sub) for sub, k, d, last in self.bundles.groups(ops, done) if self._record(sub, k, d)]
+            finished.sort(key=lambda x: x[0])
+            for _, sub in finished:
+                self._finish(sub, int(sub.real.max()))
 
-    def _record(self, sub: Submission, k: np.ndarray, done: np.ndarray) -> None:
-        sub.known += int(np.count_nonzero(sub.spec[k] < 0))
+    def _record(self, sub: Submission, k: np.ndarray, done: np.ndarray) -> bool:
+        """Requests `k` of `sub` are committed, done at `done`. Returns whether `sub` is now complete."""
+        spec = sub.spec[k]
+        guessed = spec >= 0
+        if not np.array_equal(spec[guessed], done[guessed]):   # pragma: no cover - a broken invariant
+            raise RuntimeError(f"DRAM look-ahead mispredicted a completion of '{sub.label}'")
+        sub.known += k.size - int(np.count_nonzero(guessed))
         sub.real[k] = done
         sub.pending -= k.size
         if sub.pending == 0:
-            self._finish(sub, int(sub.real.max()))
+            return True
+        if sub.order is not None:                     # fully known: its latest uncommitted part may now be earlier
+            before = sub.top
+            while sub.real[sub.order[sub.top]] >= 0:
+                sub.top += 1
+            if sub.top != before and sub.spec[sub.order[sub.top]] < sub.spec[sub.order[before]]:
+                self._push(sub)
         elif sub.known == sub.spec.size:
             self._push(sub)
+        return False
 
     def _push(self, sub: Submission) -> None:
-        """`sub` is known to complete: put it in the heap of known completions."""
-        self.order += 1
-        heapq.heappush(self.known, (int(np.maximum(sub.real, sub.spec).max()), self.order, sub.version, sub))
+        """`sub` is fully known: (re)enter it in the heap, keyed by the latest predicted completion of its
+        uncommitted parts (when the simplest method would wake for it)."""
+        if sub.order is None:
+            rest = np.flatnonzero(sub.real < 0)
+            sub.order = rest[np.argsort(-sub.spec[rest], kind="stable")]
+            sub.top = 0
+        sub.version += 1
+        self.pushes += 1
+        heapq.heappush(self.heap, (int(sub.spec[sub.order[sub.top]]), self.pushes, sub.version, sub))
 
     def _finish(self, sub: Submission, done_cycle: int) -> None:
         sub.done_cycle = max(done_cycle, sub.submitted_cycle)
-        sub.version += 1                               # whatever was predicted is now settled
+        sub.version += 1                               # its heap entry, if any, is stale
+        sub.order = None
+        if sub.ids.size:
+            self.waiting -= 1
         at = self.ps_of(sub.done_cycle)
         if at <= self.env.now:
             sub.event.succeed(sub)
@@ -214,68 +260,80 @@ class DramSystem:
 
     # ---- predicting -------------------------------------------------------------------------------
 
-    def _restart(self, channels: np.ndarray) -> None:
-        """New work on `channels`: withdraw their predictions and restart their look-ahead from the engine."""
-        for c in channels.tolist():
+    def _touch(self, channels: np.ndarray, ring: str, old_tails: np.ndarray) -> None:
+        """New work went into `ring` of `channels`: extend their look-ahead, or restart it from the engine
+        and withdraw its predictions of uncommitted requests."""
+        restart = [c for c in channels.tolist() if not self.ahead.extend(c, ring, int(old_tails[c]))]
+        for c in restart:
             for sub, k in self.predicted[c]:
-                if sub.pending and False:
-                    lost = int(np.count_nonzero((sub.spec[k] >= 0) & (sub.real[k] < 0)))
-                    sub.spec[k] = -1
-                    if lost:
-                        sub.known -= lost
-                        sub.version += 1
-            self.predicted[c] = []
-        self.ahead.sync(channels)
+                if not sub.pending:
+                    continue
+                lost = (sub.spec[k] >= 0) & (sub.real[k] < 0)
+                n = int(np.count_nonzero(lost))
+                if n:
+                    sub.spec[k[lost]] = -1
+                    sub.known -= n
+                    sub.version += 1
+                    sub.order = None
+            self.predicted[c].clear()
+        if restart:
+            self.ahead.sync(np.array(restart, dtype=np.int64))
 
-    def _predict_from(self, index: _Index, c: int, ids: np.ndarray, done: np.ndarray) -> None:
-        for sub, k, d in index.groups(ids, done):
-            if not sub.pending:
+    def _learn(self, index: _Index, c: int, ids: np.ndarray, done: np.ndarray) -> None:
+        """The look-ahead of channel `c` predicts that requests (ops) `ids` complete at `done`."""
+        predicted = self.predicted[c]
+        while predicted and not predicted[0][0].pending:
+            predicted.popleft()
+        for sub, k, d, _ in index.groups(ids, done):
+            if not sub.pending:                          # pragma: no cover - the look-ahead runs after the engine
                 continue
-            sub.known += int(np.count_nonzero(sub.real[k] < 0))
+            sub.known += int(np.count_nonzero((sub.real[k] < 0) & (sub.spec[k] < 0)))
             sub.spec[k] = d
-            self.predicted[c].append((sub, k))
+            predicted.append((sub, k))
             if sub.known == sub.spec.size:
                 self._push(sub)
 
     def _earliest(self) -> int:
-        """The earliest predicted completion of a submission every part of which is known; INF if none."""
-        while self.known:
-            done, _, version, sub = self.known[0]
-            if sub.pending and version == sub.version and sub.known == sub.spec.size:
-                return max(done, sub.submitted_cycle)
-            heapq.heappop(self.known)
+        """The earliest wake-up a fully known submission asks for; INF if none is fully known."""
+        heap = self.heap
+        while heap:
+            cycle, _, version, sub = heap[0]
+            if version == sub.version:
+                return cycle
+            heapq.heappop(heap)
         return INF
 
     def _predict(self) -> None:
         """Run the look-ahead until the earliest completion is certain; wake up then."""
-        if not (self.streams.subs or self.bundles.subs):
+        if not self.waiting:
             return
         self.predictions += 1
+        ahead = self.ahead
         step = FIRST_STEP
         while True:
             earliest = self._earliest()
-            busy = np.flatnonzero(self.ahead.busy())
-            behind = busy[self.ahead.horizon[busy] < earliest]
-            if behind.size == 0:
+            busy = np.flatnonzero(ahead.busy())
+            horizon = ahead.horizon[busy]
+            if not (horizon < earliest).any():
                 break                                  # no channel can still finish something sooner
-            target = earliest if earliest < INF else int(self.ahead.horizon[busy].min()) + step
+            target = earliest if earliest < INF else int(horizon.min()) + step
             step *= 2
-            behind = behind[self.ahead.horizon[behind] < target]
-            requests, ops = self.ahead.run(behind, target)
+            requests, ops = ahead.run(busy[horizon < target], target)
             for c, ids, done in requests:
-                self._predict_from(self.streams, c, ids, done)
+                self._learn(self.streams, c, ids, done)
             for c, ids, done in ops:
-                self._predict_from(self.bundles, c, ids, done)
-        if earliest < INF:
-            self.generation += 1
-            self.env.process(self._wake(self.generation, earliest))
+                self._learn(self.bundles, c, ids, done)
+        if earliest == INF:                            # pragma: no cover - a broken invariant
+            raise RuntimeError("DRAM look-ahead: submissions wait but no channel has work left")
+        self.generation += 1
+        self.env.process(self._wake(self.generation, earliest))
 
     def _wake(self, generation: int, done_cycle: int):
         yield self.env.timeout(max(0, self.ps_of(done_cycle) - self.env.now))
         if generation != self.generation:
             return                                     # superseded by a newer prediction
         # every command of that submission issued before its done cycle, so this finishes it
-        self._commit(max(done_cycle, self.engine.horizon))
+        self._commit(done_cycle)
         self._predict()
 
     # ---- results ----------------------------------------------------------------------------------

@@ -4,12 +4,15 @@ The SimPy component (`component.py`) commits its engine only up to the current s
 know when a submission will complete it needs the commands after that. The look-ahead holds its own
 controller state per channel (the `ch` record, queue and free slots) but shares the engine's input
 rings, which the kernel never writes (state.py), so bringing a channel in line with the engine is a
-copy of ~30 KB, not of every queued request. Channels are independent: a new submission only
-invalidates the channels it touches, and each channel is run ahead only as far as needed.
+copy of one record (~25 KB) and its queue, not of every queued request. Channels are independent: new
+work invalidates only the channels it goes to, and each channel runs ahead only as far as needed.
 
-Invariant kept by the caller: a channel of the look-ahead is on the engine's trajectory (the same
-state the engine reaches at the same cycle, given the same submissions), at or after the engine's
-time, unless it is idle; a channel that gets new work is first copied from the engine (`sync`).
+Invariant kept by the caller: a channel of the look-ahead with work left is on the engine's trajectory
+(the state the engine reaches at the same cycle, given the same submissions) at or after the
+engine's horizon. A channel that gets new work is either copied from the engine again (`sync`), or,
+when the look-ahead has not yet reached the new work's place in the channel's arrival ring
+(`extend`), simply shown the longer ring: the kernel only ever looks at a ring's head, so work
+appended behind an entry the look-ahead has not yet taken changes nothing the look-ahead decided.
 """
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ class Lookahead:
                         out=np.zeros_like(st.out), pout=np.zeros_like(st.pout), log=np.zeros(0, LOGGED),
                         log_n=np.zeros(1, np.int64))
         self.horizon = np.zeros(engine.channels, dtype=np.int64)   # channel c decided every command before this
-        self.commands = 0
+        self.commands = 0          # commands the look-ahead issued (statistics)
+        self.syncs = 0             # channels copied from the engine (statistics)
 
     def _share(self) -> None:
         """Follow the engine's input rings (they are reallocated when they grow) and output sizes."""
@@ -46,9 +50,22 @@ class Lookahead:
         self._share()
         e, st = self.engine.st, self.st
         st.ch[channels] = e.ch[channels]
+        st.ch["nout"][channels] = 0
+        st.ch["npout"][channels] = 0
         st.q[channels] = e.q[channels]
         st.q_free[channels] = e.q_free[channels]
         self.horizon[channels] = self.engine.horizon
+        self.syncs += len(channels)
+
+    def extend(self, channel: int, ring: str, old_tail: int) -> bool:
+        """Show `channel` the work the engine appended to its `ring` ("f": arrivals, "p": PIM ops) behind
+        `old_tail`, if the look-ahead has not yet reached that place (then nothing it decided depends on
+        the new work). Returns False when the channel must be copied from the engine instead."""
+        ch = self.st.ch
+        if ch[ring + "head"][channel] >= old_tail or self.horizon[channel] < self.engine.horizon:
+            return False
+        ch[ring + "tail"][channel] = self.engine.st.ch[ring + "tail"][channel]
+        return True
 
     def busy(self) -> np.ndarray:
         """Channels with work not yet issued in the look-ahead (arrivals, queued requests, PIM ops)."""
@@ -56,8 +73,8 @@ class Lookahead:
         return (ch["fhead"] < ch["ftail"]) | (ch["nq"] > 0) | (ch["phead"] < ch["ptail"])
 
     def run(self, channels: np.ndarray, until: int):
-        """Run `channels` up to cycle `until`; returns the completions they predict: (request ids, done
-        cycles, PIM op ids, done cycles), each per channel as a list of (channel, ids, done)."""
+        """Run `channels` up to cycle `until`; returns the completions they predict, per channel:
+        ([(channel, request ids, done cycles)], [(channel, PIM op ids, done cycles)])."""
         self._share()
         st = self.st
         self.commands += kernel.run(self.cfg, self.engine.packed, st, np.int64(until), channels)
@@ -70,16 +87,17 @@ class Lookahead:
                                 "closed; a bundle must activate its rows before computing on them.")
             raise RuntimeError("DRAM look-ahead: completion buffer overflow")  # pragma: no cover
         requests, ops = [], []
-        for c in channels.tolist():
-            n = int(st.ch["nout"][c])
+        nout, npout = st.ch["nout"], st.ch["npout"]
+        for c in channels[(nout[channels] > 0) | (npout[channels] > 0)].tolist():
+            n = int(nout[c])
             if n:
                 done = st.out[c, :n]
                 requests.append((c, done["id"].copy(), done["done"].copy()))
-                st.ch["nout"][c] = 0
-            n = int(st.ch["npout"][c])
+                nout[c] = 0
+            n = int(npout[c])
             if n:
                 ids = self.engine.pim_ids[c]
                 ops.append((c, np.array([ids[s] for s in st.pout[c, :n]["seq"].tolist()], dtype=np.int64),
                             st.pout[c, :n]["done"].copy()))
-                st.ch["npout"][c] = 0
+                npout[c] = 0
         return requests, ops
