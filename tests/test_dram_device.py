@@ -25,7 +25,7 @@ def test_every_preset_loads_and_every_number_has_a_source_comment():
 
 
 @pytest.mark.parametrize("name,gbps", [("HBM2", 256), ("HBM3", 665.6), ("DDR4", 25.6), ("DDR5", 17.62),
-                                       ("GDDR6", 224.6), ("LPDDR5", 12.8)])
+                                       ("GDDR6", 224.6), ("LPDDR5", 12.8), ("GDDR6-AiM", 1024)])
 def test_peak_bandwidth_matches_the_data_rate(name, gbps):
     assert load_device(name).peak_bandwidth / 1e9 == pytest.approx(gbps, rel=2e-3)
 

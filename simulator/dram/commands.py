@@ -160,7 +160,7 @@ def pim_rules(device: DramDevice, rd_rd_l, rd_rd_s, wr_rd_l, wr_rd_s, rd_wr) -> 
     r = _adder(out)
 
     r("PIM_ACT to PIM_ACT, same bank: tRC", BANK, (PACT,), (PACT,), t.tRC)
-    r("PIM_ACT to PIM_COMP, same bank: tRCDRD", BANK, (PACT,), (PCOMP,), t.tRCDRD)
+    r("PIM_ACT to PIM_COMP, same bank: tRCDRD (or pim.act_to_comp)", BANK, (PACT,), (PCOMP,), p.act_to_comp)
     r("PIM_ACT to PIM_PRE, same bank: tRAS", BANK, (PACT,), (PPRE,), t.tRAS)
     r("PIM_PRE to PIM_ACT, same bank: tRP", BANK, (PPRE,), (PACT,), t.tRP)
     r("PIM_COMP to PIM_PRE, same bank: tRTP_L", BANK, (PCOMP,), (PPRE,), t.tRTP_L)

@@ -149,5 +149,5 @@ def issue_pim(ch, cc, cfg, tb, t, cmd, b, i, mask):
         ch.pcompb += popcount(mask)
     ch.pissued += 1
     if ch.pissued == cc.pim[i].count:
-        finish_op(ch, cc, t + (cfg.comp_done if cmd == PCOMP else cfg.CL + cfg.tBL))
+        finish_op(ch, cc, t + (cfg.comp_done if cmd == PCOMP else cfg.readres_done))
     return np.int64(-1)

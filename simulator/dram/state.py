@@ -125,6 +125,7 @@ class Cfg(NamedTuple):
     tREFIpb: int
     postpone: int       # refresh intervals a refresh may be postponed while PIM runs
     comp_done: int      # cycles after a PIM compute command issues until its reads are done
+    readres_done: int   # cycles after a PIM read-out command issues until its data is out
     gwrite: int
     log: int            # 1: record every command in the log
     act_banks: int      # banks one PIM activate opens
@@ -152,8 +153,8 @@ def make_cfg(device: DramDevice, log: bool = False) -> Cfg:
                nrank=o.ranks, nbg=o.bankgroups, sched=SCHEDULERS[ctl.scheduler], page=PAGE_POLICIES[ctl.page_policy],
                refresh=REFRESH[ctl.refresh], qmode=QUEUES[ctl.queue], qsize=ctl.queue_size, pim=PIM_MODES[p.mode],
                CL=t.CL, CWL=t.CWL, tBL=t.tBL, tREFI=t.tREFI, tREFIpb=t.tREFIpb, postpone=REFRESH_POSTPONE,
-               comp_done=p.comp_interval, gwrite=p.gwrite_cycles, log=int(log), act_banks=p.act_banks, nwin=nwin,
-               wmax=32 if nwin == 2 else 4)
+               comp_done=p.comp_interval, readres_done=p.readres_latency + t.tBL, gwrite=p.gwrite_cycles,
+               log=int(log), act_banks=p.act_banks, nwin=nwin, wmax=32 if nwin == 2 else 4)
 
 
 def make_state(cfg: Cfg, channels: int, fifo: int = 1024, pim: int = 64, log: int = 0) -> State:
