@@ -61,8 +61,8 @@ def _group(ch, cc, cfg, tb, t, block, padd, kind, cmd, cls, m, best):
             own = max(ch.nt_bank[b, cmd], ch.nt_bg[b >> cfg.bpg_sh, cmd])
             low = min(low, own)
             r = max(g, own)
-            if r >= (plim if b == ptr else lim):
-                continue                         # held back by a refresh or PIM bundle
+            if r > bt or r >= (plim if b == ptr else lim):
+                continue                         # later than the best, or held back by a refresh or PIM
             s = ch.rs[b] if kind == KD_RD else (ch.ws[b] if kind == KD_WR else ch.head[b])
             seq = cc.q[s].seq
             if _better(r, cls, seq, bt, bcls, bseq):
