@@ -30,7 +30,6 @@ it touches, not the number of submissions in flight; `loom bench dram_overlap` m
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,7 +97,13 @@ class _Index:
         every submission among `ids`, in order of submission."""
         while self.first < len(self.subs) and self.subs[self.first].pending == 0:
             self.first += 1
-        where = np.searchsorted(self.starts[self.first:len(self.subs)], ids, side="right") - 1 + self.first
+        starts = self.starts[self.first:len(self.subs)]
+        lo, hi = np.searchsorted(starts, (ids.min(), ids.max()), side="right") - 1 + self.first
+        if lo == hi:                              # the common case: all of one submission
+            sub = self.subs[int(lo)]
+            yield sub, ids - sub.ids[0], done, ids.size - 1
+            return
+        where = np.searchsorted(starts, ids, side="right") - 1 + self.first
         if where.size > 1 and (where[1:] < where[:-1]).any():
             order = np.argsort(where, kind="stable")
             where, ids, done, pos = where[order], ids[order], done[order], order
@@ -120,7 +125,8 @@ class DramSystem:
         self.ahead = Lookahead(self.engine)
         self.tck = device.tck_ps
         self.streams, self.bundles = _Index(), _Index()
-        self.predicted = [deque() for _ in range(self.engine.channels)]   # per channel: (submission, indices)
+        # per index (streams, bundles) and channel: the ids the channel's look-ahead predicted since its restart
+        self.predicted = {id(ix): [[] for _ in range(self.engine.channels)] for ix in (self.streams, self.bundles)}
         self.heap: list = []           # fully known submissions: (earliest completion, n, version, submission)
         self.pushes = 0
         self.waiting = 0               # submissions not yet complete
@@ -264,34 +270,53 @@ class DramSystem:
         """New work went into `ring` of `channels`: extend their look-ahead, or restart it from the engine
         and withdraw its predictions of uncommitted requests."""
         restart = [c for c in channels.tolist() if not self.ahead.extend(c, ring, int(old_tails[c]))]
-        for c in restart:
-            for sub, k in self.predicted[c]:
-                if not sub.pending:
-                    continue
-                lost = (sub.spec[k] >= 0) & (sub.real[k] < 0)
-                n = int(np.count_nonzero(lost))
-                if n:
-                    sub.spec[k[lost]] = -1
-                    sub.known -= n
-                    sub.version += 1
-                    sub.order = None
-            self.predicted[c].clear()
-        if restart:
-            self.ahead.sync(np.array(restart, dtype=np.int64))
+        if not restart:
+            return
+        for index in (self.streams, self.bundles):
+            chunks = self.predicted[id(index)]
+            ids = [i for c in restart for i in chunks[c]]
+            for c in restart:
+                chunks[c] = []
+            if ids:
+                ids = np.concatenate(ids)
+                for sub, k, _, _ in index.groups(ids, ids):
+                    self._withdraw(sub, k)
+        self.ahead.sync(np.array(restart, dtype=np.int64))
 
-    def _learn(self, index: _Index, c: int, ids: np.ndarray, done: np.ndarray) -> None:
-        """The look-ahead of channel `c` predicts that requests (ops) `ids` complete at `done`."""
-        predicted = self.predicted[c]
-        while predicted and not predicted[0][0].pending:
-            predicted.popleft()
+    def _withdraw(self, sub: Submission, k: np.ndarray) -> None:
+        """The predictions of requests `k` of `sub` are void (their channel's look-ahead restarts)."""
+        if not sub.pending:
+            return
+        lost = (sub.spec[k] >= 0) & (sub.real[k] < 0)
+        n = int(np.count_nonzero(lost))
+        if n:
+            sub.spec[k[lost]] = -1
+            sub.known -= n
+            sub.version += 1
+            sub.order = None
+
+    def _learn(self, index: _Index, predicted: list) -> None:
+        """The look-ahead predicts that requests (ops) `ids` complete at `done`: `predicted` is a list of
+        (channel, ids, done), one per channel that completed some."""
+        chunks = self.predicted[id(index)]
+        for c, ids, _ in predicted:
+            chunks[c].append(ids)
+            if len(chunks[c]) > 64:                      # without restarts, keep only what may be withdrawn
+                chunks[c] = [self._uncommitted(index, np.concatenate(chunks[c]))]
+        ids = np.concatenate([p[1] for p in predicted]) if len(predicted) > 1 else predicted[0][1]
+        done = np.concatenate([p[2] for p in predicted]) if len(predicted) > 1 else predicted[0][2]
         for sub, k, d, _ in index.groups(ids, done):
             if not sub.pending:                          # pragma: no cover - the look-ahead runs after the engine
                 continue
             sub.known += int(np.count_nonzero((sub.real[k] < 0) & (sub.spec[k] < 0)))
             sub.spec[k] = d
-            predicted.append((sub, k))
             if sub.known == sub.spec.size:
                 self._push(sub)
+
+    @staticmethod
+    def _uncommitted(index: _Index, ids: np.ndarray) -> np.ndarray:
+        keep = [sub.ids[k[sub.real[k] < 0]] for sub, k, _, _ in index.groups(ids, ids) if sub.pending]
+        return np.concatenate(keep) if keep else ids[:0]
 
     def _earliest(self) -> int:
         """The earliest wake-up a fully known submission asks for; INF if none is fully known."""
@@ -319,10 +344,10 @@ class DramSystem:
             target = earliest if earliest < INF else int(horizon.min()) + step
             step *= 2
             requests, ops = ahead.run(busy[horizon < target], target)
-            for c, ids, done in requests:
-                self._learn(self.streams, c, ids, done)
-            for c, ids, done in ops:
-                self._learn(self.bundles, c, ids, done)
+            if requests:
+                self._learn(self.streams, requests)
+            if ops:
+                self._learn(self.bundles, ops)
         if earliest == INF:                            # pragma: no cover - a broken invariant
             raise RuntimeError("DRAM look-ahead: submissions wait but no channel has work left")
         self.generation += 1
