@@ -265,3 +265,34 @@ def test_a_program_on_neupims_hbm_gives_the_same_result_with_either_look_ahead(m
     old = simulate(system.arch, program)
     assert new.total_ps == old.total_ps
     assert new.tasks == old.tasks
+
+
+def test_a_long_queue_of_bundles_keeps_its_predictions_compact_and_exact(monkeypatch):
+    """150 bundles arrive on one channel about as fast as it runs them, so a few are always queued: each
+    new one extends the look-ahead, which then runs once per completion without being restarted; its
+    record of predictions is compacted to the uncommitted ones on the way (here after 2 runs, not 64)."""
+    monkeypatch.setattr(component, "KEEP_CHUNKS", 2)
+    dev = load_device("HBM2-PIM", {"organisation": {"channels": 1}, "controller": {"refresh": "all_bank"}})
+
+    def run(system_class):
+        env = simpy.Environment()
+        sys = system_class(env, dev)
+        log = []
+
+        def pim():
+            events = []
+            for i in range(150):
+                events.append(sys.bundle(gemv(dev, 0, [i % 64], 1 + i % 3)))
+                yield env.timeout(100 * dev.tck_ps)          # about a bundle's time: a short queue stays
+            for e in events:
+                sub = yield e
+                log.append((env.now, sub.done_cycle))
+
+        env.process(pim())
+        env.run()
+        return sys, log
+
+    sys, log = run(DramSystem)
+    assert len(log) == 150 and log == run(CopyAheadSystem)[1]
+    assert sys.ahead.syncs < 25 and sys.predictions > 200
+    assert max(len(chunks) for chunks in sys.predicted[id(sys.bundles)]) <= 3

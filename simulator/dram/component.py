@@ -44,6 +44,7 @@ from loomsim.simulator.dram.pim import PimBundle
 from loomsim.simulator.dram.state import INF
 
 FIRST_STEP = 1024          # cycles the look-ahead first runs ahead while no submission is fully predicted
+KEEP_CHUNKS = 64           # predictions kept per channel before they are compacted to the uncommitted ones
 
 
 @dataclass(eq=False)
@@ -94,7 +95,10 @@ class _Index:
 
     def groups(self, ids: np.ndarray, done: np.ndarray):
         """(submission, index of each id in it, done cycles, position of the last of them in `ids`) for
-        every submission among `ids`, in order of submission."""
+        every submission among `ids`, in order of submission. Ids of submissions already complete may
+        be attributed to another complete one (callers skip complete submissions)."""
+        if ids.size == 0:
+            return
         while self.first < len(self.subs) and self.subs[self.first].pending == 0:
             self.first += 1
         starts = self.starts[self.first:len(self.subs)]
@@ -296,12 +300,12 @@ class DramSystem:
             sub.order = None
 
     def _learn(self, index: _Index, predicted: list) -> None:
-        """The look-ahead predicts that requests (ops) `ids` complete at `done`: `predicted` is a list of
-        (channel, ids, done), one per channel that completed some."""
+        """Record what one look-ahead run predicts: `predicted` holds (channel, request or op ids, done
+        cycles) for each channel that completed some."""
         chunks = self.predicted[id(index)]
         for c, ids, _ in predicted:
             chunks[c].append(ids)
-            if len(chunks[c]) > 64:                      # without restarts, keep only what may be withdrawn
+            if len(chunks[c]) > KEEP_CHUNKS:             # without restarts, keep only what may be withdrawn
                 chunks[c] = [self._uncommitted(index, np.concatenate(chunks[c]))]
         ids = np.concatenate([p[1] for p in predicted]) if len(predicted) > 1 else predicted[0][1]
         done = np.concatenate([p[2] for p in predicted]) if len(predicted) > 1 else predicted[0][2]
@@ -315,6 +319,7 @@ class DramSystem:
 
     @staticmethod
     def _uncommitted(index: _Index, ids: np.ndarray) -> np.ndarray:
+        """The ids among `ids` whose requests (ops) are not committed yet."""
         keep = [sub.ids[k[sub.real[k] < 0]] for sub, k, _, _ in index.groups(ids, ids) if sub.pending]
         return np.concatenate(keep) if keep else ids[:0]
 
