@@ -208,6 +208,10 @@ class DramPim(Spec):
                                help="cycles a global-buffer write occupies; default (tCCD_S + tCCD_L) x 32 (NewtonSim)")
     readres_delay: int = param(CYCLES, default=None,
                                help="last compute to result read-out (adder-tree drain); default 2 x comp_interval")
+    act_to_comp: int = param(CYCLES, default=None,
+                             help="PIM activate to compute command, same bank; default tRCDRD (AiM: nRCDRDMAC)")
+    readres_latency: int = param(CYCLES, default=None,
+                                 help="result read-out command to data; default CL (AiM reads MAC registers: 0)")
     result_bytes_per_bank: int = param(SIZE, default="2B", help="result bytes each bank returns at read-out")
     comp_energy_factor: float = param(FLOAT, default=4.0,
                                       help="compute command energy in RD energies (Newton via NeuPIMs: 4)")
@@ -315,7 +319,7 @@ class DramDevice:
                 out[key] = value.to_dict()
         # resolved timings are plain cycle counts (the declared kind would print a bare int as picoseconds)
         out["timing"] = {p.key: getattr(self.timing, p.name) for p in params_of(DramTiming)}
-        for name in ("comp_interval", "gwrite_cycles", "readres_delay"):
+        for name in ("comp_interval", "gwrite_cycles", "readres_delay", "act_to_comp", "readres_latency"):
             out["pim"][name] = getattr(self.pim, name)
         return out
 
@@ -354,7 +358,12 @@ def resolve_pim(raw: DramPim, timing: DramTiming, tck_ps: int) -> DramPim:
     gwrite = gwrite if gwrite is not None else (timing.tCCD_S + timing.tCCD_L) * 32   # NewtonSim gwrite_delay
     drain = cyc(raw.readres_delay)
     drain = drain if drain is not None else 2 * interval   # NewtonSim: (k + 1) intervals from the first COMP
-    return dataclasses.replace(raw, comp_interval=interval, gwrite_cycles=gwrite, readres_delay=drain)
+    act_comp = cyc(raw.act_to_comp)
+    act_comp = act_comp if act_comp is not None else timing.tRCDRD     # a compute reads the open row like a RD
+    readres = cyc(raw.readres_latency)
+    readres = readres if readres is not None else timing.CL           # NewtonSim: the read-out is a RD
+    return dataclasses.replace(raw, comp_interval=interval, gwrite_cycles=gwrite, readres_delay=drain,
+                               act_to_comp=act_comp, readres_latency=readres)
 
 
 def check_device(org: DramOrganisation, timing: DramTiming, controller: DramController,

@@ -41,6 +41,23 @@ def resolve_device_path(ref: str) -> Path:
                     + (f" Did you mean '{hint}'?" if hint else ""))
 
 
+def device_files(ref: str) -> list[Path]:
+    """The device file `ref` names and the files it is based on (`base:`), most derived first; stops at a
+    file that cannot be read or parsed (loading the device reports that)."""
+    out: list[Path] = []
+    try:
+        path = resolve_device_path(ref)
+        while path not in out:
+            out.append(path)
+            doc = load_located(path.read_text(), str(path))
+            if not isinstance(doc, dict) or "base" not in doc:
+                break
+            path = resolve_device_path(str(doc["base"]))
+    except (LoomError, OSError, ValueError):
+        pass
+    return out
+
+
 def check_preset_name(ref: str) -> str:
     """For the `preset:` parameter kind: a UnitError (reported with file and line) unless `ref` resolves."""
     try:

@@ -68,6 +68,9 @@ class ArchSpec:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def content_hash(self) -> str:
-        """A stable hash of the resolved configuration (the same design gives the same hash)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """A stable hash of the resolved configuration (the same design gives the same hash), including
+        what components depend on outside it (`hashed_content()`: a dram's resolved device file)."""
+        extra = {c.name: c.hashed_content() for c in self.components if hasattr(c, "hashed_content")}
+        blob = json.dumps({"arch": self.to_dict(), "outside": {k: v for k, v in extra.items() if v is not None}},
+                          sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

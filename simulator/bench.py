@@ -56,3 +56,73 @@ def dram(quick: bool = False, preset: str = "HBM2") -> pd.DataFrame:
                  (case, "reference_commands_per_second", "1/s", ref_rate),
                  (case, "speedup_vs_reference", "ratio", cmds / wall / ref_rate)]
     return pd.DataFrame(rows, columns=["case", "stat", "unit", "value"])
+
+
+def _overlap_run(device, n: int, kind: str, seed: int = 3):
+    """One requester submits `n` streams (1 KiB each, or, for kind "pim", every fourth a GEMV bundle on a
+    random channel), one per cycle and without waiting, then waits for all: the DRAM falls behind, so
+    about `n` submissions are in flight at once. Returns (wall seconds, DramSystem)."""
+    import simpy
+
+    from loomsim.simulator.dram.component import DramSystem
+    from loomsim.simulator.dram.pim import gemv
+
+    rng = np.random.default_rng(seed)
+    per = 1024 // device.atom
+    starts = rng.integers(0, device.capacity // 1024, n) * 1024
+    env = simpy.Environment()
+    system = DramSystem(env, device)
+
+    def requester():
+        events = []
+        for i in range(n):
+            if kind == "pim" and i % 4 == 3:
+                events.append(system.bundle(gemv(device, int(rng.integers(0, device.org.channels)),
+                                                 [int(rng.integers(0, 256))], 4, vector=(1, 5))))
+            else:
+                events.append(system.stream(starts[i] + np.arange(per) * device.atom, 0))
+            yield env.timeout(device.tck_ps)
+        for e in events:
+            yield e
+
+    env.process(requester())
+    t0 = time.perf_counter()
+    env.run()
+    return time.perf_counter() - t0, system
+
+
+@benchmark("dram_overlap", "DRAM under SimPy: submissions per second as 10 .. 10,000 submissions overlap")
+def dram_overlap(quick: bool = False, preset: str = "HBM2-PIM") -> pd.DataFrame:
+    """The SimPy component's cost per submission while n submissions are in flight (n = 10 .. 10,000),
+    streams alone and streams with PIM bundles: median of 3 runs (1 for the largest n). The baseline in
+    the same run is the engine alone given the same requests up front (`engine_share`: the fraction of
+    the component's wall time the engine alone needs), so the look-ahead's overhead is visible apart
+    from the commands it must simulate anyway."""
+    from loomsim.arch.dram_presets import load_device
+    from loomsim.simulator.dram.engine import DramEngine
+
+    device = load_device(preset)
+    _overlap_run(device, 20, "pim")                    # compile (or load the cache) outside the timing
+    sizes = (10, 100, 1000) if quick else (10, 100, 1000, 10_000)
+    rows = []
+    for kind in ("streams", "pim"):
+        for n in sizes:
+            runs = [_overlap_run(device, n, kind) for _ in range(1 if n >= 10_000 else 3)]
+            wall, system = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+            e = system.engine
+            alone = DramEngine(device, fifo=1 << 12)
+            per = 1024 // device.atom
+            starts = np.random.default_rng(3).integers(0, device.capacity // 1024, n) * 1024
+            addr = (starts[:, None] + np.arange(per)[None, :] * device.atom).reshape(-1)
+            t0 = time.perf_counter()
+            alone.submit(addr, 0, np.repeat(np.arange(n), per))
+            alone.run()
+            engine_wall = time.perf_counter() - t0
+            case = f"{preset} {kind} n={n}"
+            rows += [(case, "submissions_per_second", "1/s", n / wall),
+                     (case, "commands_per_second", "1/s", e.commands / wall),
+                     (case, "lookahead_commands_per_command", "ratio", system.ahead.commands / e.commands),
+                     (case, "wall_seconds", "s", wall)]
+            if kind == "streams":
+                rows.append((case, "engine_share", "ratio", engine_wall / wall))
+    return pd.DataFrame(rows, columns=["case", "stat", "unit", "value"])

@@ -25,7 +25,7 @@ def test_every_preset_loads_and_every_number_has_a_source_comment():
 
 
 @pytest.mark.parametrize("name,gbps", [("HBM2", 256), ("HBM3", 665.6), ("DDR4", 25.6), ("DDR5", 17.62),
-                                       ("GDDR6", 224.6), ("LPDDR5", 12.8)])
+                                       ("GDDR6", 224.6), ("LPDDR5", 12.8), ("GDDR6-AiM", 1024)])
 def test_peak_bandwidth_matches_the_data_rate(name, gbps):
     assert load_device(name).peak_bandwidth / 1e9 == pytest.approx(gbps, rel=2e-3)
 
@@ -99,6 +99,26 @@ def test_dram_component_derives_bandwidth_latency_capacity_from_its_preset():
     assert hbm.bandwidth == 64e9 and hbm.latency == (16 + 14 + 2) * 1000 and hbm.capacity == 2 * 2**30
     assert hbm.page_policy == "open" and hbm.device().timing.tRCDRD == 16
     assert parse_arch(a.to_yaml()) == a                    # the resolved file loads back to the same spec
+
+
+def test_the_arch_hash_follows_the_device_file_and_its_base_not_only_the_arch_file(tmp_path):
+    """Results are keyed on what was simulated: editing a device file (or the file it is based on)
+    changes the architecture's hash although the architecture file is unchanged."""
+    base = tmp_path / "mybase.yaml"
+    dev = tmp_path / "mydev.yaml"
+    base.write_text("base: HBM2\nname: mybase\ntiming: {tRP: 14}\n")
+    dev.write_text(f"base: {base}\nname: mydev\n")
+    first = arch(f"preset: {dev}")
+    h1 = first.content_hash()
+    assert arch(f"preset: {dev}").content_hash() == h1                       # stable
+    dev.write_text(f"base: {base}\nname: mydev\ntiming: {{tFAW: 24}}\n")
+    second = arch(f"preset: {dev}")
+    assert second.to_dict() == first.to_dict()          # the arch file resolves the same ...
+    assert second["hbm"].device().timing.tFAW == 24      # ... the device changed, not from a stale cache ...
+    h2 = second.content_hash()
+    assert h2 != h1                                     # ... and so does the hash
+    base.write_text("base: HBM2\nname: mybase\ntiming: {tRP: 15}\n")
+    assert arch(f"preset: {dev}").content_hash() not in (h1, h2)
 
 
 def test_dram_component_problems_have_file_line_and_suggestions():

@@ -124,3 +124,24 @@ def test_refresh_waits_for_a_compute_step_then_catches_up():
     assert len(comps) == K and comps[-1] - comps[0] == (K - 1) * d.pim.comp_interval   # never interrupted
     assert refs and refs[0] > comps[-1]                       # postponed to after the step...
     assert refs[0] <= t.tREFI // 2 + 8 * t.tREFI              # ...by at most 8 intervals
+
+
+def test_gddr6_aim_gemv_follows_its_all_bank_timing_and_gives_one_tflops_per_chip():
+    """GDDR6-AiM (SK hynix): one ACT16 opens all 16 banks; MAC16s from nRCDRDMAC (56) later, one per
+    max(nCCDS, nCCDL) = 2 cycles; RDMAC16 nCCDL after the last, its data nCLREG (0) + nBL later; the
+    rows close at max(tRAS after the ACT16, tRTP after the last MAC16). 16 banks x 16 FP16 MACs every
+    2 cycles at 2 GHz on each of a chip's 2 channels is the 1 TFLOPS per chip of ISSCC'22."""
+    d = load_device("GDDR6-AiM", {"organisation": {"channels": 1}, "controller": {"refresh": "none"}})
+    t, p = d.timing, d.pim
+    K = 8
+    e, _, log = run(d, [], pim=[(0, gemv(d, 0, [7], K).steps, 0)])
+    assert times(log, "PIM_ACT") == [0]
+    assert times(log, "PIM_COMP") == [56 + 2 * i for i in range(K)]
+    last = 56 + 2 * (K - 1)
+    assert times(log, "PIM_READRES") == [last + 2]
+    pre = max(t.tRAS, last + t.tRTP_L)
+    assert times(log, "PIM_PRE") == [pre]
+    # ops done: activate, computes (one interval after the last), read-out data, precharge's cycle
+    assert sorted(e.pim_done.values()) == [1, last + 2, last + 2 + 0 + t.tBL, pre + 1]
+    flops_per_chip = 2 * d.banks_per_channel * p.macs_per_bank * 2 / p.comp_interval * d.clock_hz
+    assert flops_per_chip == pytest.approx(1.024e12)

@@ -119,11 +119,18 @@ class DramSpec(ComponentSpec):
 
     def device(self):
         """The resolved `DramDevice` (preset plus this component's overrides)."""
-        from loomsim.arch.dram_presets import load_device
-        key = (self.preset, repr(sorted((k, sorted(v.items())) for k, v in self.overrides().items())))
+        from loomsim.arch.dram_presets import device_files, load_device
+        # keyed by the device files' contents too: an edited file is a different device
+        key = (self.preset, repr(sorted((k, sorted(v.items())) for k, v in self.overrides().items())),
+               tuple(p.read_bytes() for p in device_files(self.preset)))
         if key not in _DEVICES:
             _DEVICES[key] = load_device(self.preset, self.overrides(), where=f"component '{self.name}'", parsed=True)
         return _DEVICES[key]
+
+    def hashed_content(self) -> dict | None:
+        """What a result depends on beyond this spec's own values: the resolved device (every organisation,
+        timing, power, energy, PIM and controller value of the preset file, its bases and the overrides)."""
+        return self.device().to_dict() if self.cycle_level else None
 
     def resolve(self, arch_clock_hz, energy):
         out = {}

@@ -160,7 +160,7 @@ def pim_rules(device: DramDevice, rd_rd_l, rd_rd_s, wr_rd_l, wr_rd_s, rd_wr) -> 
     r = _adder(out)
 
     r("PIM_ACT to PIM_ACT, same bank: tRC", BANK, (PACT,), (PACT,), t.tRC)
-    r("PIM_ACT to PIM_COMP, same bank: tRCDRD", BANK, (PACT,), (PCOMP,), t.tRCDRD)
+    r("PIM_ACT to PIM_COMP, same bank: tRCDRD (or pim.act_to_comp)", BANK, (PACT,), (PCOMP,), p.act_to_comp)
     r("PIM_ACT to PIM_PRE, same bank: tRAS", BANK, (PACT,), (PPRE,), t.tRAS)
     r("PIM_PRE to PIM_ACT, same bank: tRP", BANK, (PPRE,), (PACT,), t.tRP)
     r("PIM_COMP to PIM_PRE, same bank: tRTP_L", BANK, (PCOMP,), (PPRE,), t.tRTP_L)
@@ -218,6 +218,22 @@ class Tables:
     win_t: np.ndarray      # int64 [W]: window lengths
 
 
+def asked(device: DramDevice) -> tuple[int, ...]:
+    """The commands whose earliest issue time the controller ever asks for, given the device's refresh and
+    PIM mode. RDA and WRA are never asked (the controller weighs RD and WR and turns them into RDA and WRA
+    at issue), nor are refresh and PIM commands the device cannot issue. The earliest times of the others
+    are never read, so the kernel does not keep them up to date."""
+    out = {ACT, PRE, RD, WR}
+    refresh = device.controller.refresh
+    if refresh == "all_bank":
+        out |= {PREA, REF}
+    elif refresh == "per_bank":
+        out |= {REFPB}
+    if PIM_MODES[device.pim.mode] != PIM_NONE:
+        out |= set(PIM_COMMANDS)
+    return tuple(sorted(out))
+
+
 def compile_tables(device: DramDevice) -> Tables:
     lat = np.zeros((NSCOPE, NCMD, NCMD), dtype=np.int64)
     for rule in rules(device):
@@ -227,10 +243,11 @@ def compile_tables(device: DramDevice) -> Tables:
     upd_n = np.zeros((NSCOPE, NCMD), dtype=np.int64)
     upd_f = np.zeros((NSCOPE, NCMD, NCMD), dtype=np.int64)
     upd_v = np.zeros((NSCOPE, NCMD, NCMD), dtype=np.int64)
+    wanted = asked(device)
     for s in range(NSCOPE):
         for p in range(NCMD):
             k = 0
-            for f in range(NCMD):
+            for f in wanted:
                 if lat[s, p, f] > 0:
                     upd_f[s, p, k], upd_v[s, p, k] = f, lat[s, p, f]
                     k += 1

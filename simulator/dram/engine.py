@@ -1,7 +1,7 @@
 """`DramEngine`: the Python side of the cycle-level engine — submit requests and PIM ops, run, read results.
 
 The engine owns the persistent state (`state.State`) and the compiled timing tables. Requests are
-decoded in numpy and appended to each channel's arrivals ring; `run(until)` calls the numba kernel,
+decoded into each channel's arrivals ring (`kernel_io.enqueue`); `run(until)` calls the numba kernel,
 then collects the requests it completed. Per channel, arrivals must not go back in time (requesters
 are merged in time order by the caller, e.g. the SimPy component submits at the current time).
 Times are cycles of the device clock (tCK = `device.tck_ps` picoseconds).
@@ -16,13 +16,11 @@ from loomsim.arch.dram_device import DramDevice
 from loomsim.errors import LoomError
 from loomsim.simulator.dram import kernel
 from loomsim.simulator.dram.commands import NAMES, NCMD, compile_tables
+from loomsim.simulator.dram.energy import EnergyReport, energy
+from loomsim.simulator.dram.kernel_io import channel_counts, enqueue
 from loomsim.simulator.dram.mapping import AddressMap
-from loomsim.simulator.dram.state import (ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, F_ARR, F_BANK, F_COL, F_ID, F_ROW,
-                                          F_WRITE, H_ERR, H_ERRB, H_FHEAD, H_FTAIL, H_NOUT, H_NOW, H_PHEAD, H_PTAIL,
-                                          INF, L_BANK, L_CH, L_CMD, L_ROW, L_T, NO, O_DONE, O_ENTER, O_ID, O_WRITE, P_ARR, P_BANK,
-                                          P_COUNT, P_DONE, P_OP, P_ROW, R_ACT, R_OPEN, R_PRE, R_SINCE, grow_ring,
-                                          make_cfg, make_state)
-
+from loomsim.simulator.dram.state import (DONE, ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, INF, PIM_DONE, grow_ring, make_cfg,
+                                          make_state, pack_tables)
 
 ENGINE_SIMPLIFICATIONS = (
     "DRAM engine: no power-down or self-refresh states; refreshes issue when due (postponed only during a PIM "
@@ -61,9 +59,11 @@ class DramEngine:
     def __init__(self, device: DramDevice, log: int = 0, fifo: int = 4096, pim: int = 256):
         self.device = device
         self.tables = compile_tables(device)
+        self.packed = pack_tables(self.tables)
         self.cfg = make_cfg(device, log=log > 0)
         self.map = AddressMap.of(device)
         self.channels = device.org.channels
+        self.all_channels = np.arange(self.channels, dtype=np.int64)
         self.st = make_state(self.cfg, self.channels, fifo=fifo, pim=pim, log=log)
         self.next_id = 0
         self.next_pim_id = 0
@@ -72,44 +72,47 @@ class DramEngine:
         self.commands = 0
         self.pim_ids: list[dict[int, int]] = [{} for _ in range(self.channels)]  # ring position -> op id
         self.pim_done: dict[int, int] = {}
+        m = self.map
+        self._decode = (np.array([m.pos[f] for f in ("ch", "ra", "bg", "ba", "ro", "co")], dtype=np.int64),
+                        np.array([m.width[f] for f in ("ch", "ra", "bg", "ba", "ro", "co")], dtype=np.int64),
+                        np.int64(m.shift), np.int64(m.span - 1), np.int64(m.banks_per_rank),
+                        np.int64(m.banks_per_group))
 
     # ---- submitting work -----------------------------------------------------------------------
 
     def submit(self, addr, write, arrival) -> np.ndarray:
-        """Queue requests (byte addresses, 0/1 writes, arrival cycles); returns their ids."""
-        addr = np.asarray(addr, dtype=np.int64)
+        """Queue requests (byte addresses; 0/1 writes and arrival cycles, per request or one value for
+        all); returns their ids."""
+        addr = np.ascontiguousarray(addr, dtype=np.int64).reshape(-1)
         n = addr.size
-        write = np.broadcast_to(np.asarray(write, dtype=np.int64), (n,))
-        arrival = np.broadcast_to(np.asarray(arrival, dtype=np.int64), (n,))
+        write = np.ascontiguousarray(write, dtype=np.int64).reshape(-1)
+        arrival = np.ascontiguousarray(arrival, dtype=np.int64).reshape(-1)
         ids = np.arange(self.next_id, self.next_id + n, dtype=np.int64)
-        self.next_id += n
         if n == 0:
             return ids
-        ch, bank, row, col = self.map.decode(addr)
-        order = np.argsort(ch, kind="stable")
-        bounds = np.searchsorted(ch[order], np.arange(self.channels + 1))
+        for name, v in (("write", write), ("arrival", arrival)):
+            if v.size not in (1, n):
+                raise LoomError(f"{n} request addresses but {v.size} {name} values; give one per request or one.")
+        if arrival.min() < self.horizon:
+            raise LoomError(f"a request arrives at cycle {int(arrival.min())}, before cycle {self.horizon}, up to "
+                            "which the engine has already run; submit before running past its arrival.")
+        pos, width, shift, span_mask = self._decode[:4]
+        per_channel = np.zeros(self.channels, dtype=np.int64)
+        channel_counts(addr, pos, width, shift, span_mask, per_channel)
+        ch = self.st.ch
+        self._reserve_fifo(int((ch["ftail"] - ch["fhead"] + per_channel).max()))
         st = self.st
-        for c in range(self.channels):
-            sel = order[bounds[c]:bounds[c + 1]]
-            k = sel.size
-            if k == 0:
-                continue
-            arr = arrival[sel]
-            if arr[0] < self.last_arrival[c] or np.any(np.diff(arr) < 0):
-                raise LoomError(f"requests to DRAM channel {c} go back in time (arrival {int(arr.min())} after "
-                                f"{int(self.last_arrival[c])}); submit requests in arrival order.")
-            if arr[0] < self.horizon:
-                raise LoomError(f"a request arrives at cycle {int(arr[0])}, before cycle {self.horizon}, up to which "
-                                "the engine has already run; submit before running past its arrival.")
-            self.last_arrival[c] = arr[-1]
-            head, tail = int(st.chs[c, H_FHEAD]), int(st.chs[c, H_FTAIL])
-            self._reserve_fifo(tail - head + k)
-            st = self.st
-            idx = np.arange(tail, tail + k) % st.fifo.shape[1]
-            f = st.fifo[c]
-            f[idx, F_BANK], f[idx, F_ROW], f[idx, F_COL] = bank[sel], row[sel], col[sel]
-            f[idx, F_WRITE], f[idx, F_ARR], f[idx, F_ID] = write[sel], arr, ids[sel]
-            st.chs[c, H_FTAIL] = tail + k
+        before = st.ch["ftail"].copy()
+        last = self.last_arrival.copy()
+        bad = enqueue(st, *self._decode, last, addr, write, arrival, np.int64(self.next_id))
+        if bad >= 0:
+            st.ch["ftail"] = before                       # take back what was appended
+            c = int(self.map.field(addr[bad:bad + 1], "ch")[0])
+            raise LoomError(f"requests to DRAM channel {c} go back in time (arrival "
+                            f"{int(arrival[bad if arrival.size > 1 else 0])} after {int(last[c])}); submit "
+                            "requests in arrival order.")
+        self.last_arrival = last
+        self.next_id += n
         return ids
 
     def _reserve_fifo(self, need: int) -> None:
@@ -120,9 +123,8 @@ class DramEngine:
         new = cap
         while new < need:
             new *= 2
-        fifo = grow_ring(st.fifo, st.chs[:, H_FHEAD], st.chs[:, H_FTAIL], new)
-        out = np.zeros((self.channels, new + st.q.shape[1], NO), dtype=np.int64)
-        self.st = st._replace(fifo=fifo, out=out)
+        fifo = grow_ring(st.fifo, st.ch["fhead"], st.ch["ftail"], new)
+        self.st = st._replace(fifo=fifo, out=np.zeros((self.channels, new + st.q.shape[1]), DONE))
 
     def submit_pim(self, channel: int, ops: list[tuple], arrival: int) -> list[int]:
         """Queue PIM ops (op code, bank mask, row, bank, count) on one channel; returns their ids."""
@@ -132,25 +134,22 @@ class DramEngine:
             raise LoomError(f"a PIM bundle arrives at cycle {arrival}, before cycle {self.horizon}, "
                             "up to which the engine has already run.")
         st = self.st
-        head, tail = int(st.chs[channel, H_PHEAD]), int(st.chs[channel, H_PTAIL])
+        head, tail = int(st.ch["phead"][channel]), int(st.ch["ptail"][channel])
         cap = st.pim.shape[1]
         if tail - head + len(ops) > cap:
             new = cap
             while new < tail - head + len(ops):
                 new *= 2
-            hs, ts = st.chs[:, H_PHEAD], st.chs[:, H_PTAIL]
-            self.st = st = st._replace(pim=grow_ring(st.pim, hs, ts, new), p_mask=grow_ring(st.p_mask, hs, ts, new))
+            self.st = st = st._replace(pim=grow_ring(st.pim, st.ch["phead"], st.ch["ptail"], new),
+                                       pout=np.zeros((self.channels, new), PIM_DONE))
             cap = new
         ids = []
         for j, (op, mask, row, bank, count) in enumerate(ops):
-            i = (tail + j) % cap
-            p = st.pim[channel, i]
-            p[P_OP], p[P_ROW], p[P_BANK], p[P_COUNT], p[P_ARR], p[P_DONE] = op, row, bank, count, arrival, -1
-            st.p_mask[channel, i] = np.uint64(mask)
+            st.pim[channel, (tail + j) % cap] = (op, row, bank, count, arrival, mask)
             self.pim_ids[channel][tail + j] = self.next_pim_id      # keyed by position in the ring's sequence
             ids.append(self.next_pim_id)
             self.next_pim_id += 1
-        st.chs[channel, H_PTAIL] = tail + len(ops)
+        st.ch["ptail"][channel] = tail + len(ops)
         return ids
 
     # ---- running ---------------------------------------------------------------------------------
@@ -158,29 +157,33 @@ class DramEngine:
     def run(self, until: int = INF) -> Completions:
         """Issue every command before cycle `until` (INF: until all submitted work is done)."""
         st = self.st
-        heads = st.chs[:, H_PHEAD].copy()
-        self.commands += kernel.run(self.cfg, self.tables.upd_n, self.tables.upd_f, self.tables.upd_v,
-                                    self.tables.win_n, self.tables.win_t, st, np.int64(until))
-        self.horizon = max(self.horizon, until) if until != INF else max(self.horizon, int(st.chs[:, H_NOW].max()))
+        self.commands += kernel.run(self.cfg, self.packed, st, np.int64(until), self.all_channels)
+        self.horizon = max(self.horizon, until) if until != INF else max(self.horizon, self.now)
         self._check_errors()
-        cap = st.pim.shape[1]
-        for c in range(self.channels):
-            for i in range(int(heads[c]), int(st.chs[c, H_PHEAD])):
-                self.pim_done[self.pim_ids[c].pop(i)] = int(st.pim[c, i % cap, P_DONE])
-        n = st.chs[:, H_NOUT]
-        done = np.concatenate([st.out[c, :n[c]] for c in range(self.channels)])
-        out = Completions(done[:, O_ID].copy(), done[:, O_ENTER].copy(), done[:, O_DONE].copy(),
-                          done[:, O_WRITE].copy())
-        st.chs[:, H_NOUT] = 0
-        return out
+        npout = st.ch["npout"]
+        for c in np.flatnonzero(npout).tolist():
+            for seq, done in st.pout[c, :npout[c]].tolist():
+                self.pim_done[self.pim_ids[c].pop(seq)] = done
+        npout[:] = 0
+        return self.take_completions()
+
+    def take_completions(self) -> Completions:
+        """The requests completed since the last call, and forget them."""
+        st = self.st
+        n = st.ch["nout"]
+        raw = st.out.view(np.uint8).reshape(st.out.shape[0], st.out.shape[1], -1)   # bytes: no field checks
+        done = np.concatenate([raw[c, :n[c]] for c in np.flatnonzero(n).tolist()] or [raw[0, :0]])
+        done = done.view(DONE).reshape(-1)
+        n[:] = 0
+        return Completions(done["id"], done["enter"], done["done"], done["write"])
 
     def _check_errors(self) -> None:
-        err = self.st.chs[:, H_ERR]
+        err = self.st.ch["err"]
         if not err.any():
             return
         c = int(np.flatnonzero(err)[0])
         if err[c] == ERR_PIM_ROW_CLOSED:
-            raise LoomError(f"a PIM compute on channel {c} reads bank {int(self.st.chs[c, H_ERRB])}, whose row is "
+            raise LoomError(f"a PIM compute on channel {c} reads bank {int(self.st.ch['errb'][c])}, whose row is "
                             "closed; a bundle must activate its rows before computing on them.")
         if err[c] == ERR_OUT_FULL:  # pragma: no cover - the output rings are sized for every queued request
             raise RuntimeError("DRAM engine: completion buffer overflow")
@@ -190,11 +193,11 @@ class DramEngine:
     @property
     def now(self) -> int:
         """The last cycle at which any channel issued a command."""
-        return int(self.st.chs[:, H_NOW].max())
+        return int(self.st.ch["now"].max())
 
     def counts(self) -> dict[str, int]:
         """Commands issued, by name, over every channel."""
-        total = self.st.cnt.sum(axis=0)
+        total = self.st.ch["cnt"].sum(axis=0)
         return {NAMES[i]: int(total[i]) for i in range(NCMD)}
 
     def command_log(self):
@@ -204,18 +207,21 @@ class DramEngine:
         n = int(st.log_n[0])
         if n >= st.log.shape[0] and st.log.shape[0] > 0:
             raise LoomError("the command log is full; build the engine with a larger `log`.")
-        rec = np.zeros(n, dtype=[("t", "i8"), ("ch", "i8"), ("cmd", "i8"), ("bank", "i8"), ("row", "i8"),
-                                 ("mask", "u8")])
-        rec["t"], rec["ch"], rec["cmd"] = st.log[:n, L_T], st.log[:n, L_CH], st.log[:n, L_CMD]
-        rec["bank"], rec["row"], rec["mask"] = st.log[:n, L_BANK], st.log[:n, L_ROW], st.log_mask[:n]
+        rec = st.log[:n].copy()
         return rec[np.lexsort((np.arange(n), rec["ch"], rec["t"]))]    # issue order within a cycle
+
+    def energy(self, end: int) -> EnergyReport:
+        """The energy of every command so far and of the background up to cycle `end`."""
+        ch = self.st.ch
+        return energy(self.device, self.counts(), int(ch["pactb"].sum()), int(ch["pcompb"].sum()),
+                      *self.background_cycles(end))
 
     def background_cycles(self, end: int) -> tuple[np.ndarray, np.ndarray]:
         """Per (channel, rank): cycles with some bank open and with all banks closed, up to `end`."""
-        r = self.st.rank
-        act, pre = r[:, :, R_ACT].copy(), r[:, :, R_PRE].copy()
-        span = np.maximum(end - r[:, :, R_SINCE], 0)
-        open_now = r[:, :, R_OPEN] > 0
+        ch, nr = self.st.ch, self.device.org.ranks
+        act, pre = ch["act_cycles"][:, :nr].copy(), ch["pre_cycles"][:, :nr].copy()
+        span = np.maximum(end - ch["since"][:, :nr], 0)
+        open_now = ch["nopen"][:, :nr] > 0
         act[open_now] += span[open_now]
         pre[~open_now] += span[~open_now]
         return act, pre

@@ -5,6 +5,11 @@ timing rule, activation window, refresh and PIM blocking considered), breaks tie
 then PIM, then row hits, then the oldest request), and issues it. Time jumps from command to command;
 no cycle is stepped through. Channels share nothing, so each runs on its own.
 
+Weighing the queued requests is the hot path: under FR-FCFS, `kernel_pick.py` weighs them in groups of
+one rank and one kind of command, skipping groups that cannot win. Each bank keeps its queued requests
+as a linked list, with its oldest read and write hit, and bank sets say which banks need which kind of
+command next.
+
 A run stops before the first command at or after `until`, unless a known request has arrived by then
 and waits for a queue slot: such a command cannot be changed by requests the caller has not submitted
 yet, since those arrive no earlier and queue behind it. `until = INF` runs until no work is left.
@@ -17,17 +22,14 @@ import numpy as np
 
 from loomsim.simulator.dram import commands as C
 from loomsim.simulator.dram.kernel_pim import STUCK, issue_pim, pim_next, retire_done
-from loomsim.simulator.dram.kernel_rules import (I64, U0, apply, bit, close_row, entry, jit, log, open_row,
-                                                 push_window, rank_bits, ready, ready1, ready_bank, tiny)
-from loomsim.simulator.dram.state import (B_HIT, B_LB, B_LBR, B_LBW, B_POS, B_PROW, B_QN, B_ROW, B_WHIT, ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, F_ARR, F_BANK,
-                                          F_COL, F_ID, F_ROW, F_WRITE, H_ERR, H_FHEAD, H_FTAIL, H_LASTPIM, H_NFREE,
-                                          H_NACTIVE, H_NOUT, H_NOW, H_NQ, H_PHEAD, H_PTAIL, H_SEQ, INF, O_DONE, O_ENTER, O_ID, O_WRITE,
-                                          OP_COMP, OP_READRES, P_ARR, P_OP, Q_BANK, Q_COL, Q_ENTER, Q_ID, Q_ROW, Q_SEQ, Q_WRITE, R_REFDUE,
-                                          R_REFPTR)
+from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, ChannelArrays, apply, bit, close_row, entry, find_hit,
+                                                 jit, log, lowest, open_row, push_window, rank_bits, rank_mask, ready,
+                                                 ready1, ready_bank, set_hits, tiny, touch)
+from loomsim.simulator.dram.kernel_pick import pick_frfcfs, rank_limits
+from loomsim.simulator.dram.state import ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, INF, OP_COMP, OP_READRES
 
 ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB, PPRE = (I64(v) for v in (C.ACT, C.PRE, C.PREA, C.RD, C.WR, C.RDA, C.WRA,
                                                                         C.REF, C.REFPB, C.PPRE))
-MEM, PIMBUF = I64(B_ROW), I64(B_PROW)
 # what a candidate is, and its priority class when several are ready in the same cycle (lower wins)
 K_NONE, K_REF, K_PIM, K_MEM = (I64(v) for v in range(4))
 CLS_REF, CLS_PIM, CLS_HIT, CLS_OTHER = (I64(v) for v in range(4))
@@ -36,102 +38,111 @@ CLS_REF, CLS_PIM, CLS_HIT, CLS_OTHER = (I64(v) for v in range(4))
 # ---- the queue --------------------------------------------------------------------------------------
 
 @tiny
-def _has_room(st, cfg, c, b):
+def _has_room(ch, cfg, b):
     if cfg.qmode == 0:
-        return st.chs[c, H_NQ] < cfg.qsize
-    return st.bank[c, b, B_QN] < cfg.qsize
+        return ch.nq < cfg.qsize
+    return ch.qn[b] < cfg.qsize
 
 
 @tiny
-def _admit(st, cfg, c, t):
+def _admit(ch, cc, cfg, t):
     """Move arrived requests into the controller queue, in arrival order, while there is room."""
-    cap = st.fifo.shape[1]
-    while st.chs[c, H_FHEAD] < st.chs[c, H_FTAIL]:
-        f = st.fifo[c, st.chs[c, H_FHEAD] & (cap - 1)]
-        b = f[F_BANK]
-        if f[F_ARR] > t or not _has_room(st, cfg, c, b):
+    cap = cc.fifo.shape[0]
+    while ch.fhead < ch.ftail:
+        f = cc.fifo[ch.fhead & (cap - 1)]
+        b = f.bank
+        if f.arr > t or not _has_room(ch, cfg, b):
             return
-        st.chs[c, H_NFREE] -= 1
-        s = st.q_free[c, st.chs[c, H_NFREE]]
-        e = st.q[c, s]
-        e[Q_BANK], e[Q_ROW], e[Q_COL], e[Q_WRITE] = b, f[F_ROW], f[F_COL], f[F_WRITE]
-        e[Q_ENTER], e[Q_ID], e[Q_SEQ] = t, f[F_ID], st.chs[c, H_SEQ]
-        st.chs[c, H_SEQ] += 1
-        n = st.bank[c, b, B_QN]
-        st.bq[c, b, n] = s
-        st.bank[c, b, B_QN] = n + 1
-        if n == 0:                               # the bank joins the active list
-            k = st.chs[c, H_NACTIVE]
-            st.active[c, k] = b
-            st.bank[c, b, B_POS] = k
-            st.chs[c, H_NACTIVE] = k + 1
-        if st.bank[c, b, B_ROW] == f[F_ROW]:
-            st.bank[c, b, B_HIT] += 1
-            st.bank[c, b, B_WHIT] += f[F_WRITE]
-        st.chs[c, H_NQ] += 1
-        st.chs[c, H_FHEAD] += 1
+        ch.nfree -= 1
+        s = cc.free[ch.nfree]
+        e = cc.q[s]
+        e.bank, e.row, e.col, e.write, e.enter, e.id, e.seq = b, f.row, f.col, f.write, t, f.id, ch.seq
+        ch.seq += 1
+        last = ch.tail[b]                        # append to the bank's list
+        e.next, e.prev = -1, last
+        if last >= 0:
+            cc.q[last].next = s
+        else:                                    # the bank has a next command now
+            ch.head[b] = s
+            ch.m_q |= bit(b)
+            touch(ch, cfg, b)
+        ch.tail[b] = s
+        ch.qn[b] += 1
+        if ch.row[b] == f.row:                   # a new hit; it is the oldest only if there was none
+            if f.write:
+                if ch.ws[b] < 0:
+                    set_hits(ch, cfg, b, ch.rs[b], s)
+            elif ch.rs[b] < 0:
+                set_hits(ch, cfg, b, s, ch.ws[b])
+        ch.nq += 1
+        ch.fhead += 1
 
 
 @tiny
-def _next_admission(st, cfg, c):
+def _next_admission(ch, cc, cfg):
     """Arrival cycle of the next request if a queue slot is free for it now, else INF."""
-    if st.chs[c, H_FHEAD] >= st.chs[c, H_FTAIL]:
+    if ch.fhead >= ch.ftail:
         return INF
-    f = st.fifo[c, st.chs[c, H_FHEAD] & (st.fifo.shape[1] - 1)]
-    return f[F_ARR] if _has_room(st, cfg, c, f[F_BANK]) else INF
+    f = cc.fifo[ch.fhead & (cc.fifo.shape[0] - 1)]
+    return f.arr if _has_room(ch, cfg, f.bank) else INF
 
 
 @tiny
-def _waiting_at(st, c, t):
+def _waiting_at(ch, cc, t):
     """True when a known request has arrived by `t` and still waits for a queue slot."""
-    if st.chs[c, H_FHEAD] >= st.chs[c, H_FTAIL]:
+    if ch.fhead >= ch.ftail:
         return False
-    return st.fifo[c, st.chs[c, H_FHEAD] & (st.fifo.shape[1] - 1), F_ARR] <= t
+    return cc.fifo[ch.fhead & (cc.fifo.shape[0] - 1)].arr <= t
 
 
 # ---- refresh --------------------------------------------------------------------------------------
 
 @jit
-def _refresh_next(st, cfg, c, rank):
+def _refresh_next(ch, cfg, rank):
     """(command, bank, mask) the refresh of `rank` needs next: close rows first, then refresh."""
     if cfg.refresh == 1:
         mem, pim, first = U0, U0, np.int64(-1)
         for i in range(cfg.bpr):
             b = rank * cfg.bpr + i
-            if st.bank[c, b, B_ROW] >= 0:
+            if ch.row[b] >= 0:
                 mem |= bit(b)
                 if first < 0:
                     first = b
-            if st.bank[c, b, B_PROW] >= 0:
+            if ch.prow[b] >= 0:
                 pim |= bit(b)
         if mem != U0:
             return PREA, first, mem
         if pim != U0:
             return PPRE, np.int64(-1), pim
-        return REF, np.int64(rank * cfg.bpr), rank_bits(~U0, 0, cfg.bpr) << np.uint64(rank * cfg.bpr)
-    b = rank * cfg.bpr + st.rank[c, rank, R_REFPTR]
-    if st.bank[c, b, B_ROW] >= 0:
+        return REF, np.int64(rank * cfg.bpr), rank_mask(rank, cfg.bpr)
+    b = rank * cfg.bpr + ch.refptr[rank]
+    if ch.row[b] >= 0:
         return PRE, b, U0
-    if st.bank[c, b, B_PROW] >= 0:
+    if ch.prow[b] >= 0:
         return PPRE, np.int64(-1), bit(b)
     return REFPB, b, U0
 
 
 @tiny
-def _due(st, cfg, c, rank):
-    """When the rank's next refresh must issue. While a PIM compute or read-out step is under way, refresh
-    is postponed by up to `cfg.postpone` intervals (JEDEC lets a controller postpone up to 8 REF
-    commands), so it does not close the rows the step computes on; the postponed ones catch up after."""
-    due = st.rank[c, rank, R_REFDUE]
-    if st.chs[c, H_PHEAD] < st.chs[c, H_PTAIL]:
-        op = st.pim[c, st.chs[c, H_PHEAD] & (st.pim.shape[1] - 1), P_OP]
+def _postponed(ch, cc, cfg):
+    """How long refresh may wait now. While a PIM compute or read-out step is under way, refresh is
+    postponed by up to `cfg.postpone` intervals (JEDEC lets a controller postpone up to 8 REF commands),
+    so it does not close the rows the step computes on; the postponed ones catch up after."""
+    if ch.phead < ch.ptail:
+        op = cc.pim[ch.phead & (cc.pim.shape[0] - 1)].op
         if op == OP_COMP or op == OP_READRES:
-            due += cfg.postpone * (cfg.tREFIpb if cfg.refresh == 2 else cfg.tREFI)
-    return due
+            return cfg.postpone * (cfg.tREFIpb if cfg.refresh == 2 else cfg.tREFI)
+    return np.int64(0)
 
 
 @tiny
-def _limit(st, cfg, c, mask, b):
+def _due(ch, cc, cfg, rank):
+    """When the rank's next refresh must issue."""
+    return ch.refdue[rank] + _postponed(ch, cc, cfg)
+
+
+@tiny
+def _limit(ch, cc, cfg, mask, b):
     """The earliest refresh due that a command on bank `b` (or on `mask`) must not reach: commands to a
     rank (all-bank refresh) or a bank (per-bank refresh) whose refresh is due wait for it."""
     lim = INF
@@ -141,10 +152,10 @@ def _limit(st, cfg, c, mask, b):
         if cfg.refresh == 1:
             hit = rank_bits(mask, rank, cfg.bpr) != U0 if mask != U0 else (b >> cfg.bpr_sh) == rank
         else:
-            rb = rank * cfg.bpr + st.rank[c, rank, R_REFPTR]
+            rb = rank * cfg.bpr + ch.refptr[rank]
             hit = (mask & bit(rb)) != U0 if mask != U0 else b == rb
         if hit:
-            lim = min(lim, _due(st, cfg, c, rank))
+            lim = min(lim, _due(ch, cc, cfg, rank))
     return lim
 
 
@@ -155,106 +166,83 @@ def _better(r, cls, seq, bt, bcls, bseq):
     return r < bt or (r == bt and (cls < bcls or (cls == bcls and seq < bseq)))
 
 
+@tiny
+def _pick_fcfs(ch, cc, cfg, tb, t, block, padd):
+    """The command the oldest queued request needs next (FCFS): its RD/WR if it hits the open row, else
+    PRE or ACT. Same result layout as `pick_frfcfs`."""
+    m = ch.m_q
+    b, s, oldest = np.int64(-1), np.int64(-1), INF
+    while m != U0:
+        k = lowest(m)
+        m &= m - U1
+        h = ch.head[k]
+        if cc.q[h].seq < oldest:
+            b, s, oldest = k, h, cc.q[h].seq
+    lim, ptr, plim = rank_limits(ch, cfg, b >> cfg.bpr_sh, block, padd)
+    if b == ptr:
+        lim = plim
+    row = ch.row[b]
+    if row >= 0 and cc.q[s].row == row:
+        cmd, cls = (WR if cc.q[s].write else RD), CLS_HIT
+        r = max(t, ready_bank(ch, b, cmd, cfg.bpr_sh, cfg.bpg_sh))
+    else:
+        cmd, cls = (PRE if row >= 0 else ACT), CLS_OTHER
+        r = max(t, ready1(ch, cfg, tb, cmd, b))
+    if lim <= t or r >= lim:
+        return INF, np.int64(9), INF, np.int64(-1), np.int64(-1), np.int64(-1)
+    return r, cls, oldest, cmd, b, s
+
+
 @jit
-def _refresh_candidate(st, cfg, win_n, win_t, c, t, rank):
+def _refresh_candidate(ch, cc, cfg, tb, t, rank):
     """(ready cycle, command, bank, mask) of the refresh work of `rank`."""
-    cmd, b, m = _refresh_next(st, cfg, c, rank)
-    r = ready(st, cfg, win_n, win_t, c, cmd, b, U0 if cmd == PRE or cmd == REFPB else m)
-    return max(r, _due(st, cfg, c, rank), t), cmd, b, m
+    cmd, b, m = _refresh_next(ch, cfg, rank)
+    r = ready(ch, cfg, tb, cmd, b, U0 if cmd == PRE or cmd == REFPB else m)
+    return max(r, _due(ch, cc, cfg, rank), t), cmd, b, m
 
 
 @jit
-def _pim_candidate(st, cfg, win_n, win_t, c, t):
+def _pim_candidate(ch, cc, cfg, tb, t):
     """(ready cycle, command, bank, mask, ring index, refresh limit) of the head PIM op's next command."""
-    i = st.chs[c, H_PHEAD] & (st.pim.shape[1] - 1)
-    cmd, b, m = pim_next(st, cfg, c, i)
+    i = ch.phead & (cc.pim.shape[0] - 1)
+    cmd, b, m = pim_next(ch, cc, cfg, i)
     if cmd == STUCK:
         return INF, cmd, b, m, i, INF
-    r = max(t, st.pim[c, i, P_ARR], st.chs[c, H_LASTPIM], ready(st, cfg, win_n, win_t, c, cmd, b, m))
-    return r, cmd, b, m, np.int64(i), _limit(st, cfg, c, m, b)
+    r = max(t, cc.pim[i].arr, ch.lastpim, ready(ch, cfg, tb, cmd, b, m))
+    return r, cmd, b, m, np.int64(i), _limit(ch, cc, cfg, m, b)
 
 
 @tiny
-def _pick(st, cfg, win_n, win_t, c, t):
-    """The command to issue next on channel `c` at or after `t`:
+def _pick(ch, cc, cfg, tb, t):
+    """The command to issue next at or after `t`:
     (time, kind, command, bank, queue slot / PIM index / rank, bank mask); kind K_NONE: nothing to do.
     Memory candidates are weighed first (the hot path); PIM and refresh candidates are computed only
     when they exist and could win."""
     bt, bcls, bseq = INF, np.int64(9), INF
     kind, bcmd, bb, bslot, bmask = K_NONE, np.int64(-1), np.int64(-1), np.int64(-1), U0
-    pim_queued = st.chs[c, H_PHEAD] < st.chs[c, H_PTAIL]
+    pim_queued = ch.phead < ch.ptail
+    padd = _postponed(ch, cc, cfg) if pim_queued and cfg.refresh != 0 else np.int64(0)
     block = INF
     if pim_queued and cfg.pim == C.PIM_BLOCKED:   # memory commands wait while a bundle is queued
-        block = st.pim[c, st.chs[c, H_PHEAD] & (st.pim.shape[1] - 1), P_ARR]
-    if st.chs[c, H_NQ] > 0:
-        if cfg.refresh != 0:                     # each rank's refresh deadline, once per pick
-            for rank in range(cfg.nrank):
-                st.rlim[c, rank] = _due(st, cfg, c, rank)
-        lo, hi = 0, st.chs[c, H_NACTIVE]         # positions in the list of banks with queued requests
-        if cfg.sched == 1:                       # FCFS: only the oldest request may be served
-            oldest = INF
-            for k in range(hi):
-                b = st.active[c, k]
-                if st.q[c, st.bq[c, b, 0], Q_SEQ] < oldest:
-                    oldest, lo = st.q[c, st.bq[c, b, 0], Q_SEQ], k
-            hi = lo + 1
-        for k0 in range(lo, hi):
-            b = st.active[c, k0]
-            n = st.bank[c, b, B_QN]
-            lim = block
-            if cfg.refresh == 1 or (cfg.refresh == 2 and b == (b >> cfg.bpr_sh) * cfg.bpr
-                                    + st.rank[c, b >> cfg.bpr_sh, R_REFPTR]):
-                lim = min(lim, st.rlim[c, b >> cfg.bpr_sh])
-            if lim <= t:
-                continue
-            row = st.bank[c, b, B_ROW]
-            first = st.bq[c, b, 0]
-            if row >= 0 and st.bank[c, b, B_HIT] > 0 and (cfg.sched == 0 or st.q[c, first, Q_ROW] == row):
-                rs, ws = np.int64(-1), np.int64(-1)     # the oldest read and the oldest write hitting the row
-                want_w = st.bank[c, b, B_WHIT] > 0
-                want_r = st.bank[c, b, B_HIT] > st.bank[c, b, B_WHIT]
-                for k in range(n):
-                    s = st.bq[c, b, k]
-                    if st.q[c, s, Q_ROW] == row:
-                        if st.q[c, s, Q_WRITE]:
-                            if ws < 0:
-                                ws = s
-                        elif rs < 0:
-                            rs = s
-                        if ((rs >= 0 or not want_r) and (ws >= 0 or not want_w)) or cfg.sched == 1:
-                            break
-                for s in (rs, ws):
-                    if s < 0:
-                        continue
-                    cmd = WR if st.q[c, s, Q_WRITE] else RD
-                    lbk = B_LBW if cmd == WR else B_LBR
-                    seq = st.q[c, s, Q_SEQ]
-                    if not _better(max(t, st.bank[c, b, lbk]), CLS_HIT, seq, bt, bcls, bseq):
-                        continue                 # its lower bound already loses
-                    r = max(t, ready_bank(st, c, b, cmd, cfg.bpr_sh, cfg.bpg_sh))
-                    st.bank[c, b, lbk] = r
-                    if r < lim and _better(r, CLS_HIT, seq, bt, bcls, bseq):
-                        bt, bcls, bseq, kind, bcmd, bb, bslot, bmask = r, CLS_HIT, seq, K_MEM, cmd, np.int64(b), s, U0
-            else:
-                seq = st.q[c, first, Q_SEQ]
-                if not _better(max(t, st.bank[c, b, B_LB]), CLS_OTHER, seq, bt, bcls, bseq):
-                    continue                     # its lower bound already loses
-                cmd = PRE if row >= 0 else ACT
-                r = max(t, ready1(st, cfg, win_n, win_t, c, cmd, np.int64(b)))
-                st.bank[c, b, B_LB] = r
-                if r < lim and _better(r, CLS_OTHER, seq, bt, bcls, bseq):
-                    bt, bcls, bseq, kind, bcmd, bb, bslot, bmask = r, CLS_OTHER, seq, K_MEM, cmd, np.int64(b), first, U0
+        block = cc.pim[ch.phead & (cc.pim.shape[0] - 1)].arr
+    if ch.nq > 0 and block > t:
+        if cfg.sched == 0:
+            bt, bcls, bseq, bcmd, bb, bslot = pick_frfcfs(ch, cc, cfg, tb, t, block, padd)
+        else:
+            bt, bcls, bseq, bcmd, bb, bslot = _pick_fcfs(ch, cc, cfg, tb, t, block, padd)
+        if bcmd >= 0:
+            kind = K_MEM
     if pim_queued:
-        r, cmd, b, m, i, lim = _pim_candidate(st, cfg, win_n, win_t, c, t)
+        r, cmd, b, m, i, lim = _pim_candidate(ch, cc, cfg, tb, t)
         if cmd == STUCK:
             return INF, np.int64(-1), cmd, b, np.int64(-1), U0
         if r < lim and _better(r, CLS_PIM, np.int64(0), bt, bcls, bseq):
             bt, bcls, bseq, kind, bcmd, bb, bslot, bmask = r, CLS_PIM, np.int64(0), K_PIM, cmd, b, i, m
     if cfg.refresh != 0:
         for rank in range(cfg.nrank):
-            if _due(st, cfg, c, rank) > bt:      # its refresh cannot come first
+            if ch.refdue[rank] + padd > bt:      # its refresh cannot come first
                 continue
-            r, cmd, b, m = _refresh_candidate(st, cfg, win_n, win_t, c, t, rank)
+            r, cmd, b, m = _refresh_candidate(ch, cc, cfg, tb, t, rank)
             if _better(r, CLS_REF, np.int64(rank), bt, bcls, bseq):
                 bt, bcls, bseq, kind, bcmd, bb, bslot, bmask = r, CLS_REF, np.int64(rank), K_REF, cmd, b, \
                     np.int64(rank), m
@@ -264,136 +252,141 @@ def _pick(st, cfg, win_n, win_t, c, t):
 # ---- issuing --------------------------------------------------------------------------------------
 
 @tiny
-def _issue_column(st, cfg, upd_n, upd_f, upd_v, c, cmd, b, s, t):
-    """A RD or WR for queue slot `s`; the page policy decides whether it auto-precharges (RDA, WRA)."""
-    n = st.bank[c, b, B_QN]
-    k = 0
-    while st.bq[c, b, k] != s:
-        k += 1
-    for j in range(k, n - 1):
-        st.bq[c, b, j] = st.bq[c, b, j + 1]
-    st.bank[c, b, B_QN] = n - 1
-    if n == 1:                                   # the bank leaves the active list (swap with the last)
-        k, last = st.bank[c, b, B_POS], st.chs[c, H_NACTIVE] - 1
-        moved = st.active[c, last]
-        st.active[c, k] = moved
-        st.bank[c, moved, B_POS] = k
-        st.chs[c, H_NACTIVE] = last
-    st.bank[c, b, B_HIT] -= 1
-    st.bank[c, b, B_WHIT] -= st.q[c, s, Q_WRITE]
-    auto = cfg.page == 1 or (cfg.page == 2 and st.bank[c, b, B_HIT] == 0)
+def _issue_column(ch, cc, cfg, tb, cmd, b, s, t):
+    """A RD or WR for queue slot `s` (the bank's oldest read or write hit); the page policy decides
+    whether it auto-precharges (RDA, WRA)."""
+    e = cc.q[s]
+    prev, nxt = e.prev, e.next                   # unlink it from the bank's list
+    if prev >= 0:
+        cc.q[prev].next = nxt
+    else:
+        ch.head[b] = nxt
+    if nxt >= 0:
+        cc.q[nxt].prev = prev
+    else:
+        ch.tail[b] = prev
+    ch.qn[b] -= 1
+    if ch.qn[b] == 0:
+        ch.m_q &= ~bit(b)
+    row, write = ch.row[b], e.write
+    if write:                                    # the next oldest hit of its kind takes its place
+        set_hits(ch, cfg, b, ch.rs[b], find_hit(cc.q, nxt, row, 1))
+    else:
+        set_hits(ch, cfg, b, find_hit(cc.q, nxt, row, 0), ch.ws[b])
+    auto = cfg.page == 1 or (cfg.page == 2 and ch.rs[b] < 0 and ch.ws[b] < 0)
     if auto:
         cmd = RDA if cmd == RD else WRA
-    apply(st, cfg, upd_n, upd_f, upd_v, c, cmd, b, t)
+    apply(ch, cfg, tb, cmd, b, t)
     if auto:
-        close_row(st, cfg, c, b, MEM, t)
-    o = st.chs[c, H_NOUT]
-    if o >= st.out.shape[1]:
-        st.chs[c, H_ERR] = ERR_OUT_FULL
+        close_row(ch, cfg, b, False, t)
+    o = ch.nout
+    if o >= cc.out.shape[0]:
+        ch.err = ERR_OUT_FULL
     else:
-        st.out[c, o, O_ID] = st.q[c, s, Q_ID]
-        st.out[c, o, O_ENTER] = st.q[c, s, Q_ENTER]
-        st.out[c, o, O_DONE] = t + (cfg.CWL if cmd == WR or cmd == WRA else cfg.CL) + cfg.tBL
-        st.out[c, o, O_WRITE] = st.q[c, s, Q_WRITE]
-        st.chs[c, H_NOUT] = o + 1
-    st.q_free[c, st.chs[c, H_NFREE]] = s
-    st.chs[c, H_NFREE] += 1
-    st.chs[c, H_NQ] -= 1
+        d = cc.out[o]
+        d.id, d.enter, d.done, d.write = e.id, e.enter, t + (cfg.CWL if write else cfg.CL) + cfg.tBL, write
+        ch.nout = o + 1
+    cc.free[ch.nfree] = s
+    ch.nfree += 1
+    ch.nq -= 1
     return cmd
 
 
 @jit
-def _issue_refresh(st, cfg, upd_n, upd_f, upd_v, c, t, cmd, b, rank, mask):
+def _issue_refresh(ch, cfg, tb, t, cmd, b, rank, mask):
     """A refresh-side command: PREA or REF on a rank, PIM-row precharge, or per-bank PRE and REFpb."""
     if cmd == PREA or cmd == REF:                # rank commands: every bank of the rank
         for i in range(cfg.bpr):
             bk = rank * cfg.bpr + i
-            apply(st, cfg, upd_n, upd_f, upd_v, c, cmd, bk, t)
-            if cmd == PREA and st.bank[c, bk, B_ROW] >= 0:
-                close_row(st, cfg, c, bk, MEM, t)
+            apply(ch, cfg, tb, cmd, bk, t)
+            if cmd == PREA and ch.row[bk] >= 0:
+                close_row(ch, cfg, bk, False, t)
         if cmd == REF:
-            st.rank[c, rank, R_REFDUE] += cfg.tREFI
+            ch.refdue[rank] += cfg.tREFI
     elif cmd == PPRE:
         for bk in range(cfg.nbank):
             if mask & bit(bk):
-                apply(st, cfg, upd_n, upd_f, upd_v, c, PPRE, bk, t)
-                close_row(st, cfg, c, bk, PIMBUF, t)
+                apply(ch, cfg, tb, PPRE, bk, t)
+                close_row(ch, cfg, bk, True, t)
     elif cmd == PRE:
-        apply(st, cfg, upd_n, upd_f, upd_v, c, PRE, b, t)
-        close_row(st, cfg, c, b, MEM, t)
+        apply(ch, cfg, tb, PRE, b, t)
+        close_row(ch, cfg, b, False, t)
     else:                                        # REFPB
-        apply(st, cfg, upd_n, upd_f, upd_v, c, REFPB, b, t)
-        st.rank[c, rank, R_REFDUE] += cfg.tREFIpb
-        st.rank[c, rank, R_REFPTR] = (st.rank[c, rank, R_REFPTR] + 1) & (cfg.bpr - 1)
+        apply(ch, cfg, tb, REFPB, b, t)
+        ch.refdue[rank] += cfg.tREFIpb
+        ch.refptr[rank] = (ch.refptr[rank] + 1) & (cfg.bpr - 1)
 
 
 @tiny
-def _issue(st, cfg, upd_n, upd_f, upd_v, c, t, kind, cmd, b, slot, mask):
+def _issue(ch, cc, cfg, tb, t, kind, cmd, b, slot, mask):
     """Issue one command and update every piece of state it touches."""
     row = np.int64(-1)
     if kind == K_MEM:
         if cmd == ACT:
-            row = st.q[c, slot, Q_ROW]
-            apply(st, cfg, upd_n, upd_f, upd_v, c, ACT, b, t)
-            open_row(st, cfg, c, b, row, MEM, t)
-            push_window(st, cfg, c, (b >> cfg.bpr_sh), np.int64(1), t)
+            row = cc.q[slot].row
+            apply(ch, cfg, tb, ACT, b, t)
+            open_row(ch, cc, cfg, b, row, False, t)
+            push_window(ch, cfg, b >> cfg.bpr_sh, np.int64(1), t)
         elif cmd == PRE:
-            apply(st, cfg, upd_n, upd_f, upd_v, c, PRE, b, t)
-            close_row(st, cfg, c, b, MEM, t)
+            apply(ch, cfg, tb, PRE, b, t)
+            close_row(ch, cfg, b, False, t)
         else:
-            row = st.q[c, slot, Q_ROW]
-            cmd = _issue_column(st, cfg, upd_n, upd_f, upd_v, c, cmd, b, slot, t)
+            row = cc.q[slot].row
+            cmd = _issue_column(ch, cc, cfg, tb, cmd, b, slot, t)
     elif kind == K_REF:
-        _issue_refresh(st, cfg, upd_n, upd_f, upd_v, c, t, cmd, b, slot, mask)
+        _issue_refresh(ch, cfg, tb, t, cmd, b, slot, mask)
     else:
-        row = issue_pim(st, cfg, upd_n, upd_f, upd_v, c, t, cmd, b, slot, mask)
-    st.cnt[c, cmd] += 1
+        row = issue_pim(ch, cc, cfg, tb, t, cmd, b, slot, mask)
+    ch.cnt[cmd] += 1
     if cfg.log:
-        log(st, c, t, cmd, b, row, mask)
+        log(cc, t, cmd, b, row, mask)
 
 
 @tiny
-def _idle(st, c):
-    return (st.chs[c, H_NQ] == 0 and st.chs[c, H_PHEAD] == st.chs[c, H_PTAIL]
-            and st.chs[c, H_FHEAD] == st.chs[c, H_FTAIL])
+def _idle(ch):
+    return ch.nq == 0 and ch.phead == ch.ptail and ch.fhead == ch.ftail
 
 
 @jit
-def _run_channel(cfg, upd_n, upd_f, upd_v, win_n, win_t, st, c, until):
-    t = st.chs[c, H_NOW]
+def _run_channel(cfg, tb, st, c, until):
+    ch = st.ch[c]
+    cc = ChannelArrays(st.q[c], st.q_free[c], st.fifo[c], st.pim[c], st.out[c], st.pout[c], st.log, st.log_n, c)
+    t = ch.now
     issued = 0
     while True:
-        if _next_admission(st, cfg, c) <= t:
-            _admit(st, cfg, c, t)
-        if st.chs[c, H_PHEAD] < st.chs[c, H_PTAIL]:
-            retire_done(st, cfg, c)
-        bt, kind, cmd, b, slot, mask = _pick(st, cfg, win_n, win_t, c, t)
+        if _next_admission(ch, cc, cfg) <= t:
+            _admit(ch, cc, cfg, t)
+        if ch.phead < ch.ptail:
+            retire_done(ch, cc, cfg)
+        bt, kind, cmd, b, slot, mask = _pick(ch, cc, cfg, tb, t)
         if cmd == STUCK:
-            st.chs[c, H_ERR] = ERR_PIM_ROW_CLOSED
+            ch.err = ERR_PIM_ROW_CLOSED
             break
-        a = _next_admission(st, cfg, c)
+        a = _next_admission(ch, cc, cfg)
         if a < INF and a <= bt and a > t:
             t = a                                # an arrival may change the choice: admit it first
             continue
         if kind == K_NONE:
             break
-        if bt >= until and not _waiting_at(st, c, bt):
+        if bt >= until and not _waiting_at(ch, cc, bt):
             break
-        if until == INF and kind == K_REF and _idle(st, c):
+        if until == INF and kind == K_REF and _idle(ch):
             break                                # only refresh is left: it waits until more work arrives
-        _issue(st, cfg, upd_n, upd_f, upd_v, c, bt, kind, cmd, b, slot, mask)
+        _issue(ch, cc, cfg, tb, bt, kind, cmd, b, slot, mask)
         issued += 1
         t = bt
-        if st.chs[c, H_ERR] != 0:
+        if ch.err != 0:
             break
-    st.chs[c, H_NOW] = t
+    ch.now = t
     return issued
 
 
 @entry
-def run(cfg, upd_n, upd_f, upd_v, win_n, win_t, st, until):
-    """Advance every channel to `until` (exclusive; INF: until its work is done). Returns commands issued."""
+def run(cfg, tables, st, until, channels):
+    """Advance each of `channels` to `until` (exclusive; INF: until its work is done). Returns commands
+    issued."""
+    tb = tables[0]
     total = 0
-    for c in range(st.chs.shape[0]):
-        total += _run_channel(cfg, upd_n, upd_f, upd_v, win_n, win_t, st, c, until)
+    for c in channels:
+        total += _run_channel(cfg, tb, st, c, until)
     return total

@@ -1,24 +1,27 @@
 """Kernel helpers for the timing rules and bank state: when a command may issue, what issuing it changes.
 
-Pure functions over the arrays of `state.State`, compiled with numba; `kernel.py` builds the controller
-on them. Command codes arrive here as int64 values (see `I64` below), never as literals.
+Pure functions over one channel's record (`ch`, see `state.CHANNEL`) and its queue and rings (`cc`, a
+`ChannelArrays`), compiled with numba; `kernel.py` builds the controller on them. Command codes arrive
+here as int64 values (see `I64` below), never as literals.
 """
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba.core import caching
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from loomsim.simulator.dram import commands as C
-from loomsim.simulator.dram.state import (B_HIT, B_LB, B_LBR, B_LBW, B_PROW, B_QN, B_ROW, B_WHIT, INF, L_BANK, L_CH, L_CMD, L_ROW, L_T, Q_ROW, Q_WRITE,
-                                          R_ACT, R_OPEN, R_PRE, R_SINCE, R_WINPOS)
+from loomsim.simulator.dram.state import INF
 
 
 KERNEL_FILES = tuple((Path(__file__).parent / name).resolve()
-                     for name in ("commands.py", "state.py", "kernel_rules.py", "kernel_pim.py", "kernel.py"))
+                     for name in ("commands.py", "state.py", "kernel_rules.py", "kernel_pim.py", "kernel_pick.py",
+                                  "kernel.py", "kernel_io.py"))
 
 
 class _KernelCacheLocator(caching.InTreeCacheLocator):
@@ -49,7 +52,7 @@ if _KernelCacheLocator not in caching.CacheImpl._locator_classes:
 jit = numba.njit(cache=True, error_model="numpy", no_cpython_wrapper=True, _nrt=False)
 entry = numba.njit(cache=True, error_model="numpy", _nrt=False)
 # Small helpers called in the controller's inner loops are inlined at numba's level: a call would copy
-# the whole state tuple (19 arrays) onto the stack each time.
+# the channel's arrays (their data pointers, shapes, strides) onto the stack each time.
 tiny = numba.njit(cache=True, error_model="numpy", no_cpython_wrapper=True, _nrt=False, inline="always")
 
 
@@ -61,7 +64,22 @@ def I64(v):
 
 ACT, PACT, BANK, BANKGROUP, RANK, CHANNEL, OTHER_RANKS = (I64(v) for v in (C.ACT, C.PACT, C.BANK, C.BANKGROUP,
                                                                            C.RANK, C.CHANNEL, C.OTHER_RANKS))
+RD, WR, PRE = I64(C.RD), I64(C.WR), I64(C.PRE)
 U0, U1 = np.uint64(0), np.uint64(1)
+
+
+class ChannelArrays(NamedTuple):
+    """One channel's rows of the state's run-time-length arrays (its controller record `ch` is apart)."""
+
+    q: np.ndarray          # QUEUE_ENTRY slots
+    free: np.ndarray       # stack of free slots
+    fifo: np.ndarray       # ARRIVAL ring
+    pim: np.ndarray        # PIM_OP ring
+    out: np.ndarray        # DONE
+    pout: np.ndarray       # PIM_DONE
+    log: np.ndarray        # LOGGED (all channels share it)
+    log_n: np.ndarray
+    c: np.int64            # the channel's index
 
 
 @tiny
@@ -79,59 +97,63 @@ def bit(b):
 
 
 @tiny
-def rank_bits(mask, rank, bpr):
-    """The part of a channel bank mask that falls in one rank."""
-    return (mask >> np.uint64(rank * bpr)) & ((U1 << np.uint64(bpr)) - U1)
+def lowest(m):
+    """The index of the lowest set bit of a non-empty mask."""
+    return np.int64(trailing_zeros(m))
 
 
 @tiny
-def ready_bank(st, c, b, f, bpr_sh, bpg_sh):
+def low_bits(n):
+    """A mask of the `n` lowest bits (n <= 64; a shift by 64 is undefined, so 64 is spelled out)."""
+    return ~U0 if n >= 64 else (U1 << np.uint64(n)) - U1
+
+
+@tiny
+def rank_bits(mask, rank, bpr):
+    """The part of a channel bank mask that falls in one rank, shifted down to bit 0."""
+    return (mask >> np.uint64(rank * bpr)) & low_bits(bpr)
+
+
+@tiny
+def rank_mask(rank, bpr):
+    """The banks of one rank as a channel bank mask."""
+    return low_bits(bpr) << np.uint64(rank * bpr)
+
+
+@tiny
+def ready_bank(ch, b, f, bpr_sh, bpg_sh):
     """Earliest cycle command `f` may issue to bank `b` by the pairwise rules (bank counts are powers of
     two, so bank -> bank group and rank are shifts; a 64-bit division costs ~40 cycles)."""
-    r = st.nt_bank[c, b, f]
-    v = st.nt_bg[c, b >> bpg_sh, f]
-    if v > r:
-        r = v
-    v = st.nt_rank[c, b >> bpr_sh, f]
-    if v > r:
-        r = v
-    v = st.nt_ch[c, f]
-    if v > r:
-        r = v
-    return r
+    return max(ch.nt_bank[b, f], ch.nt_bg[b >> bpg_sh, f], ch.nt_rank[b >> bpr_sh, f], ch.nt_ch[f])
 
 
 @tiny
-def ready_window(st, cfg, win_n, win_t, c, rank, k):
+def ready_window(ch, cfg, tb, rank, k):
     """Earliest cycle `k` more activations fit every activation window of the rank (tFAW, t32AW)."""
     r = -INF
-    pos = st.rank[c, rank, R_WINPOS]
+    pos = ch.winpos[rank]
     for w in range(cfg.nwin):
-        n = win_n[w]
+        n = tb.win_n[w]
         kk = k if k < n else n
         j = n - kk + 1                      # the j-th most recent activation must have left the window
-        v = st.win[c, rank, (pos - j) & (cfg.wmax - 1)] + win_t[w]
-        if v > r:
-            r = v
+        r = max(r, ch.win[rank, (pos - j) & (cfg.wmax - 1)] + tb.win_t[w])
     return r
 
 
 @tiny
-def ready1(st, cfg, win_n, win_t, c, f, b):
+def ready1(ch, cfg, tb, f, b):
     """Earliest cycle for command `f` on bank `b`, activation windows included for an ACT."""
-    r = ready_bank(st, c, b, f, cfg.bpr_sh, cfg.bpg_sh)
+    r = ready_bank(ch, b, f, cfg.bpr_sh, cfg.bpg_sh)
     if f == ACT:
-        v = ready_window(st, cfg, win_n, win_t, c, (b >> cfg.bpr_sh), 1)
-        if v > r:
-            r = v
+        r = max(r, ready_window(ch, cfg, tb, b >> cfg.bpr_sh, np.int64(1)))
     return r
 
 
 @jit
-def ready(st, cfg, win_n, win_t, c, f, b, mask):
+def ready(ch, cfg, tb, f, b, mask):
     """Earliest cycle for command `f` on bank `b`, or on every bank of `mask` when the mask is not empty."""
     if mask == U0:
-        return ready1(st, cfg, win_n, win_t, c, f, b)
+        return ready1(ch, cfg, tb, f, b)
     r = -INF
     for rank in range(cfg.nrank):
         rm = rank_bits(mask, rank, cfg.bpr)
@@ -139,103 +161,146 @@ def ready(st, cfg, win_n, win_t, c, f, b, mask):
             continue
         for i in range(cfg.bpr):
             if rm & bit(i):
-                v = ready_bank(st, c, rank * cfg.bpr + i, f, cfg.bpr_sh, cfg.bpg_sh)
-                if v > r:
-                    r = v
+                r = max(r, ready_bank(ch, rank * cfg.bpr + i, f, cfg.bpr_sh, cfg.bpg_sh))
         if f == PACT:
-            v = ready_window(st, cfg, win_n, win_t, c, rank, popcount(rm))
-            if v > r:
-                r = v
+            r = max(r, ready_window(ch, cfg, tb, rank, popcount(rm)))
     return r
 
 
 @tiny
-def _raise(nt, f, v):
-    if nt[f] < v:
-        nt[f] = v
-
-
-@tiny
-def apply(st, cfg, upd_n, upd_f, upd_v, c, cmd, b, t):
+def apply(ch, cfg, tb, cmd, b, t):
     """Record command `cmd` issued to bank `b` at `t`: raise the earliest time of every later command."""
-    for k in range(upd_n[BANK, cmd]):
-        _raise(st.nt_bank[c, b], upd_f[BANK, cmd, k], t + upd_v[BANK, cmd, k])
-    for k in range(upd_n[BANKGROUP, cmd]):
-        _raise(st.nt_bg[c, (b >> cfg.bpg_sh)], upd_f[BANKGROUP, cmd, k], t + upd_v[BANKGROUP, cmd, k])
-    rank = (b >> cfg.bpr_sh)
-    for k in range(upd_n[RANK, cmd]):
-        _raise(st.nt_rank[c, rank], upd_f[RANK, cmd, k], t + upd_v[RANK, cmd, k])
-    for k in range(upd_n[CHANNEL, cmd]):
-        _raise(st.nt_ch[c], upd_f[CHANNEL, cmd, k], t + upd_v[CHANNEL, cmd, k])
-    if upd_n[OTHER_RANKS, cmd] > 0:
+    for k in range(tb.upd_n[BANK, cmd]):
+        f = tb.upd_f[BANK, cmd, k]
+        ch.nt_bank[b, f] = max(ch.nt_bank[b, f], t + tb.upd_v[BANK, cmd, k])
+    g = b >> cfg.bpg_sh
+    for k in range(tb.upd_n[BANKGROUP, cmd]):
+        f = tb.upd_f[BANKGROUP, cmd, k]
+        ch.nt_bg[g, f] = max(ch.nt_bg[g, f], t + tb.upd_v[BANKGROUP, cmd, k])
+    rank = b >> cfg.bpr_sh
+    for k in range(tb.upd_n[RANK, cmd]):
+        f = tb.upd_f[RANK, cmd, k]
+        ch.nt_rank[rank, f] = max(ch.nt_rank[rank, f], t + tb.upd_v[RANK, cmd, k])
+    for k in range(tb.upd_n[CHANNEL, cmd]):
+        f = tb.upd_f[CHANNEL, cmd, k]
+        ch.nt_ch[f] = max(ch.nt_ch[f], t + tb.upd_v[CHANNEL, cmd, k])
+    if tb.upd_n[OTHER_RANKS, cmd] > 0:
         for r2 in range(cfg.nrank):
             if r2 != rank:
-                for k in range(upd_n[OTHER_RANKS, cmd]):
-                    _raise(st.nt_rank[c, r2], upd_f[OTHER_RANKS, cmd, k], t + upd_v[OTHER_RANKS, cmd, k])
+                for k in range(tb.upd_n[OTHER_RANKS, cmd]):
+                    f = tb.upd_f[OTHER_RANKS, cmd, k]
+                    ch.nt_rank[r2, f] = max(ch.nt_rank[r2, f], t + tb.upd_v[OTHER_RANKS, cmd, k])
 
 
 @jit
-def apply_mask(st, cfg, upd_n, upd_f, upd_v, c, cmd, mask, t):
+def apply_mask(ch, cfg, tb, cmd, mask, t):
     for b in range(cfg.nbank):
         if mask & bit(b):
-            apply(st, cfg, upd_n, upd_f, upd_v, c, cmd, b, t)
+            apply(ch, cfg, tb, cmd, b, t)
 
 
 @tiny
-def push_window(st, cfg, c, rank, k, t):
+def push_window(ch, cfg, rank, k, t):
     """Record `k` activations at `t` in the rank's activation-window ring."""
     if k > cfg.wmax:
         k = cfg.wmax
     for _ in range(k):
-        st.win[c, rank, st.rank[c, rank, R_WINPOS] & (cfg.wmax - 1)] = t
-        st.rank[c, rank, R_WINPOS] += 1
+        ch.win[rank, ch.winpos[rank] & (cfg.wmax - 1)] = t
+        ch.winpos[rank] += 1
 
 
 @tiny
-def set_row(st, cfg, c, b, row, buffer, t):
-    """Open (row >= 0) or close (-1) the memory (buffer B_ROW) or PIM (B_PROW) row buffer of a bank,
-    keeping the rank's account of cycles with some bank open (for background energy)."""
-    rank = (b >> cfg.bpr_sh)
-    before = st.bank[c, b, B_ROW] >= 0 or st.bank[c, b, B_PROW] >= 0
-    st.bank[c, b, buffer] = row
-    st.bank[c, b, B_LB] = st.bank[c, b, B_LBR] = st.bank[c, b, B_LBW] = 0    # its next commands change
-    after = st.bank[c, b, B_ROW] >= 0 or st.bank[c, b, B_PROW] >= 0
+def set_row(ch, cfg, b, row, pim_buffer, t):
+    """Open (row >= 0) or close (-1) the memory or (`pim_buffer`) PIM row buffer of a bank, keeping the
+    rank's account of cycles with some bank open (for background energy)."""
+    rank = b >> cfg.bpr_sh
+    before = ch.row[b] >= 0 or ch.prow[b] >= 0
+    if pim_buffer:
+        ch.prow[b] = row
+    else:
+        ch.row[b] = row
+    after = ch.row[b] >= 0 or ch.prow[b] >= 0
     if before == after:
         return
-    n = st.rank[c, rank, R_OPEN]
+    n = ch.nopen[rank]
     if (n == 0 and after) or (n == 1 and not after):
-        span = t - st.rank[c, rank, R_SINCE]
-        st.rank[c, rank, R_PRE if n == 0 else R_ACT] += span
-        st.rank[c, rank, R_SINCE] = t
-    st.rank[c, rank, R_OPEN] = n + 1 if after else n - 1
+        span = t - ch.since[rank]
+        if n == 0:
+            ch.pre_cycles[rank] += span
+        else:
+            ch.act_cycles[rank] += span
+        ch.since[rank] = t
+    ch.nopen[rank] = n + 1 if after else n - 1
 
 
 @tiny
-def open_row(st, cfg, c, b, row, buffer, t):
-    set_row(st, cfg, c, b, row, buffer, t)
-    if buffer == B_ROW:                      # recount the queued requests this row now serves
-        n, w = 0, 0
-        for i in range(st.bank[c, b, B_QN]):
-            s = st.bq[c, b, i]
-            if st.q[c, s, Q_ROW] == row:
-                n += 1
-                w += st.q[c, s, Q_WRITE]
-        st.bank[c, b, B_HIT] = n
-        st.bank[c, b, B_WHIT] = w
+def find_hit(q, s, row, write):
+    """The first queue slot from `s` on (following the bank's list) that hits `row` as a read (write=0)
+    or a write (1); -1 if none."""
+    while s >= 0:
+        if q[s].row == row and q[s].write == write:
+            return s
+        s = q[s].next
+    return np.int64(-1)
 
 
 @tiny
-def close_row(st, cfg, c, b, buffer, t):
-    set_row(st, cfg, c, b, -1, buffer, t)
-    if buffer == B_ROW:
-        st.bank[c, b, B_HIT] = 0
-        st.bank[c, b, B_WHIT] = 0
+def set_hits(ch, cfg, b, rs, ws):
+    """Record the oldest read and write hitting the bank's open row (-1: none); the bank's next command
+    may have changed, so the next pick looks at it."""
+    ch.rs[b] = rs
+    ch.ws[b] = ws
+    m = bit(b)
+    ch.m_rs = (ch.m_rs | m) if rs >= 0 else (ch.m_rs & ~m)
+    ch.m_ws = (ch.m_ws | m) if ws >= 0 else (ch.m_ws & ~m)
+    touch(ch, cfg, b)
 
 
 @tiny
-def log(st, c, t, cmd, b, row, mask):
-    i = st.log_n[0]
-    if i < st.log.shape[0]:
-        st.log[i, L_T], st.log[i, L_CH], st.log[i, L_CMD], st.log[i, L_BANK], st.log[i, L_ROW] = t, c, cmd, b, row
-        st.log_mask[i] = mask
-        st.log_n[0] = i + 1
+def _lower(ch, cfg, kind, cmd, b):
+    """Bank `b` now has a next command `cmd` of `kind`: its group's lower bound must cover it."""
+    rank = b >> cfg.bpr_sh
+    own = max(ch.nt_bank[b, cmd], ch.nt_bg[b >> cfg.bpg_sh, cmd])
+    if own < ch.minp[kind, rank]:
+        ch.minp[kind, rank] = own
+
+
+@tiny
+def touch(ch, cfg, b):
+    """Bank `b`'s next commands may have changed (kernel_pick.py): keep the bounds of their groups."""
+    m = bit(b)
+    if ch.m_rs & m:
+        _lower(ch, cfg, np.int64(0), RD, b)
+    if ch.m_ws & m:
+        _lower(ch, cfg, np.int64(1), WR, b)
+    if ch.m_q & m and not (ch.m_rs | ch.m_ws) & m:
+        if ch.m_open & m:
+            _lower(ch, cfg, np.int64(2), PRE, b)
+        else:
+            _lower(ch, cfg, np.int64(3), ACT, b)
+
+
+@tiny
+def open_row(ch, cc, cfg, b, row, pim_buffer, t):
+    set_row(ch, cfg, b, row, pim_buffer, t)
+    if not pim_buffer:                       # find the queued requests this row now serves
+        ch.m_open |= bit(b)
+        head = ch.head[b]
+        set_hits(ch, cfg, b, find_hit(cc.q, head, row, 0), find_hit(cc.q, head, row, 1))
+
+
+@tiny
+def close_row(ch, cfg, b, pim_buffer, t):
+    set_row(ch, cfg, b, np.int64(-1), pim_buffer, t)
+    if not pim_buffer:
+        ch.m_open &= ~bit(b)
+        set_hits(ch, cfg, b, np.int64(-1), np.int64(-1))
+
+
+@tiny
+def log(cc, t, cmd, b, row, mask):
+    i = cc.log_n[0]
+    if i < cc.log.shape[0]:
+        e = cc.log[i]
+        e.t, e.ch, e.cmd, e.bank, e.row, e.mask = t, cc.c, cmd, b, row, mask
+        cc.log_n[0] = i + 1

@@ -338,7 +338,8 @@ class ReferenceController:
         op.count -= 1
         if op.count == 0:
             tm = self.device.timing
-            op.done = t + (self.device.pim.comp_interval if cmd == C.PCOMP else tm.CL + tm.tBL)
+            pim = self.device.pim
+            op.done = t + (pim.comp_interval if cmd == C.PCOMP else pim.readres_latency + tm.tBL)
             ch.pim.popleft()
         self.record(ch, c, t, cmd, banks, -1, -1, mask)
 

@@ -14,9 +14,8 @@ from typing import Iterable
 import numpy as np
 
 from loomsim.arch.dram_device import DramDevice
-from loomsim.simulator.dram.energy import energy
 from loomsim.simulator.dram.engine import DramEngine, simplifications
-from loomsim.simulator.dram.state import H_PACTB, H_PCOMPB, INF, O_WRITE
+from loomsim.simulator.dram.state import INF
 from loomsim.simulator.dram.trace import Chunk
 
 HIST_BINS = 1 << 20
@@ -102,8 +101,7 @@ def run_stream(device: DramDevice, chunks: Iterable[Chunk], cycles: int | None =
     end = max(last_done, engine.now + 1) if cycles is None else cycles     # the last data beat ends the run
     counts = engine.counts()
     col = counts["RD"] + counts["WR"] + counts["RDA"] + counts["WRA"]
-    rep = energy(device, counts, int(engine.st.chs[:, H_PACTB].sum()), int(engine.st.chs[:, H_PCOMPB].sum()),
-                 *engine.background_cycles(end))
+    rep = engine.energy(end)
     nbytes = completed * device.atom
     return RunStats(
         device=device.name, requests=completed, reads=reads, writes=writes, cycles=end, tck_ps=device.tck_ps,

@@ -1,7 +1,17 @@
-"""The engine's state: named tuples of numpy arrays that persist between batches, shared by kernel and driver.
+"""The engine's state: numpy record arrays that persist between batches, shared by kernel and driver.
 
-`Cfg` holds the scalars a channel controller needs; `State` every array the kernel reads and writes.
-Both are plain named tuples so numba compiles attribute access to them (`st.row[c, b]`) directly.
+Each channel's controller state is one record (`CHANNEL`): its scalars, bank sets, and per-bank,
+per-rank and per-command arrays of fixed maximum size (64 banks, 16 ranks). Fixed sizes let numba
+compile every field access to a constant offset; with arrays of run-time shape, each access cost stride
+multiplications and the kernel spent its registers on strides. The queue, the input rings and the
+outputs are record arrays of run-time length, one row per channel. Field names say what they hold
+(`ch.row[b]`, `q[s].seq`), so the kernel reads like the controller it is.
+
+The input rings (`fifo` of arriving requests, `pim` of PIM ops) are written only by the Python side and
+never changed by the kernel, which only moves each channel's head; so a look-ahead copy of the state
+(`component.py`) can share them. Everything the kernel changes for a channel is its `ch` record and its
+rows of `q` and `q_free`.
+
 Times are int64 cycles of the device clock; `INF` marks "never" and `NEVER` "long ago".
 """
 from __future__ import annotations
@@ -23,36 +33,73 @@ QUEUES = {"shared": 0, "per_bank": 1}
 # JEDEC DDR4 (JESD79-4 4.24) and HBM allow a controller to postpone up to 8 REF commands
 REFRESH_POSTPONE = 8
 
-# Columns of the per-channel scalars `chs[c, H_*]`
-(H_NOW, H_NQ, H_NFREE, H_FHEAD, H_FTAIL, H_PHEAD, H_PTAIL, H_NOUT, H_SEQ, H_LASTPIM, H_ERR, H_ERRB,
- H_PACTB, H_PCOMPB, H_NACTIVE) = range(15)
-NH = 15
-# per bank `bank[c, b, B_*]`: open rows (memory and PIM row buffer), queued requests, queued requests
-# hitting the open row, how many of those are writes, the bank's place in the channel's `active` list,
-# and lower bounds on when its next ACT/PRE, RD, WR may issue (valid until its row changes: the times
-# they bound only ever grow), which let the controller skip banks that cannot win
-B_ROW, B_PROW, B_QN, B_HIT, B_WHIT, B_POS, B_LB, B_LBR, B_LBW = range(9)
-NB = 9
-# per rank `rank[c, r, R_*]`: activation-window ring position, refresh, background-power accounting
-R_WINPOS, R_REFDUE, R_REFPTR, R_OPEN, R_SINCE, R_ACT, R_PRE = range(7)
-NR = 7
-# a queue entry `q[c, slot, Q_*]`
-Q_BANK, Q_ROW, Q_COL, Q_WRITE, Q_ENTER, Q_ID, Q_SEQ = range(7)
-NQ = 7
-# an arrival waiting for a queue slot `fifo[c, k, F_*]` (a ring)
-F_BANK, F_ROW, F_COL, F_WRITE, F_ARR, F_ID = range(6)
-NF = 6
-# a PIM op `pim[c, k, P_*]` (a ring; its bank set is `p_mask[c, k]`)
-P_OP, P_ROW, P_BANK, P_COUNT, P_ARR, P_DONE = range(6)
-NP = 6
-# a completed request `out[c, k, O_*]`
-O_ID, O_ENTER, O_DONE, O_WRITE = range(4)
-NO = 4
-# a logged command `log[k, L_*]` (its bank set is `log_mask[k]`)
-L_T, L_CH, L_CMD, L_BANK, L_ROW = range(5)
-# error codes the kernel reports in chs[:, H_ERR]
-ERR_NONE, ERR_PIM_ROW_CLOSED, ERR_OUT_FULL = 0, 1, 2
+MAX_BANKS = 64      # banks per channel (bank sets are 64-bit masks)
+MAX_RANKS = 16
+CMDS = 16           # command codes, padded to a power of two
+WIN = 32            # activation-window ring length (t32AW needs 32)
+KINDS = 4           # kinds of next memory command (RD, WR, PRE, ACT; see kernel_pick.py)
 
+i8, u8 = np.int64, np.uint64
+CHANNEL = np.dtype([
+    # -- scalars
+    ("now", i8),            # the channel's time: the cycle of its last decision
+    ("nq", i8),             # requests in the controller queue
+    ("nfree", i8),          # free queue slots (the top of `q_free`)
+    ("fhead", i8), ("ftail", i8),   # arrivals ring: next to admit, next free place (sequence numbers)
+    ("phead", i8), ("ptail", i8),   # PIM ring likewise
+    ("pissued", i8),        # commands issued for the head PIM op
+    ("nout", i8),           # requests completed in this run (rows of `out`)
+    ("npout", i8),          # PIM ops completed in this run (rows of `pout`)
+    ("seq", i8),            # sequence number of the next admitted request (its age)
+    ("lastpim", i8),        # cycle of the last PIM command
+    ("err", i8), ("errb", i8),      # error code, and the bank it concerns
+    ("pactb", i8),          # banks opened by PIM activates (energy)
+    ("pcompb", i8),         # bank-compute commands (energy)
+    # -- bank sets (bit b: bank b)
+    ("m_q", u8),            # banks with queued requests
+    ("m_open", u8),         # banks with an open memory row
+    ("m_rs", u8),           # banks with a queued read hitting it
+    ("m_ws", u8),           # banks with a queued write hitting it
+    ("minp", i8, (KINDS, MAX_RANKS)),   # per (kind of next command, rank): a lower bound of the earliest
+                                        # cycles of its banks by their own rules (kernel_pick.py)
+    # -- per bank
+    ("row", i8, (MAX_BANKS,)),      # open memory row, -1: closed
+    ("prow", i8, (MAX_BANKS,)),     # open PIM row (dual row buffers), -1: closed
+    ("qn", i8, (MAX_BANKS,)),       # queued requests
+    ("head", i8, (MAX_BANKS,)),     # the oldest of them (a queue slot; a doubly linked list), -1: none
+    ("tail", i8, (MAX_BANKS,)),     # the newest
+    ("rs", i8, (MAX_BANKS,)),       # the oldest queued read hitting the open row, -1: none
+    ("ws", i8, (MAX_BANKS,)),       # the oldest queued write hitting it
+    # -- per rank
+    ("winpos", i8, (MAX_RANKS,)),   # activation-window ring position
+    ("refdue", i8, (MAX_RANKS,)),   # when the next refresh is due
+    ("refptr", i8, (MAX_RANKS,)),   # the bank per-bank refresh goes to next
+    ("nopen", i8, (MAX_RANKS,)),    # banks with a row open (memory or PIM)
+    ("since", i8, (MAX_RANKS,)),    # when `nopen` last went from or to zero
+    ("act_cycles", i8, (MAX_RANKS,)),   # cycles with some bank open (background energy)
+    ("pre_cycles", i8, (MAX_RANKS,)),   # cycles with all banks closed
+    ("win", i8, (MAX_RANKS, WIN)),      # recent activation times (a ring)
+    # -- earliest issue time of each command, from same-bank, bank-group, rank, channel rules
+    ("nt_bank", i8, (MAX_BANKS, CMDS)),
+    ("nt_bg", i8, (MAX_BANKS, CMDS)),   # rank x bank groups + bank group
+    ("nt_rank", i8, (MAX_RANKS, CMDS)),
+    ("nt_ch", i8, (CMDS,)),
+    ("cnt", i8, (CMDS,)),               # commands issued
+], align=True)
+QUEUE_ENTRY = np.dtype([("bank", i8), ("row", i8), ("col", i8), ("write", i8), ("enter", i8), ("id", i8),
+                        ("seq", i8), ("next", i8), ("prev", i8)], align=True)
+ARRIVAL = np.dtype([("bank", i8), ("row", i8), ("col", i8), ("write", i8), ("arr", i8), ("id", i8)], align=True)
+PIM_OP = np.dtype([("op", i8), ("row", i8), ("bank", i8), ("count", i8), ("arr", i8), ("mask", u8)], align=True)
+DONE = np.dtype([("id", i8), ("enter", i8), ("done", i8), ("write", i8)], align=True)
+PIM_DONE = np.dtype([("seq", i8), ("done", i8)], align=True)   # the op's place in the ring's sequence
+LOGGED = np.dtype([("t", i8), ("ch", i8), ("cmd", i8), ("bank", i8), ("row", i8), ("mask", u8)], align=True)
+# the compiled timing rules (commands.compile_tables): per (scope, earlier command) the later commands
+# it constrains and by how much; and the activation windows
+TABLES = np.dtype([("upd_n", i8, (5, CMDS)), ("upd_f", i8, (5, CMDS, CMDS)), ("upd_v", i8, (5, CMDS, CMDS)),
+                   ("win_n", i8, (2,)), ("win_t", i8, (2,))], align=True)
+
+# error codes the kernel reports in `err`
+ERR_NONE, ERR_PIM_ROW_CLOSED, ERR_OUT_FULL = 0, 1, 2
 # PIM op codes (the bundle's steps; the kernel expands each into commands)
 OP_ACT, OP_COMP, OP_READRES, OP_PRE, OP_GWRITE = range(5)
 
@@ -78,34 +125,23 @@ class Cfg(NamedTuple):
     tREFIpb: int
     postpone: int       # refresh intervals a refresh may be postponed while PIM runs
     comp_done: int      # cycles after a PIM compute command issues until its reads are done
+    readres_done: int   # cycles after a PIM read-out command issues until its data is out
     gwrite: int
-    log: int            # 1: record every command in the log arrays
+    log: int            # 1: record every command in the log
     act_banks: int      # banks one PIM activate opens
     nwin: int           # activation windows (tFAW, t32AW)
-    wmax: int           # ring length for the windows
+    wmax: int           # ring length used for the windows
 
 
 class State(NamedTuple):
-    nt_bank: np.ndarray    # [ch, bank, cmd] earliest issue time from same-bank rules
-    nt_bg: np.ndarray      # [ch, rank*nbg + bg, cmd] ... from bank-group rules
-    nt_rank: np.ndarray    # [ch, rank, cmd] ... from rank and other-rank rules
-    nt_ch: np.ndarray      # [ch, cmd] ... from channel rules (command and data buses)
-    bank: np.ndarray       # [ch, bank, B_*]
-    bq: np.ndarray         # [ch, bank, k] queue slots of each bank's requests, oldest first
-    active: np.ndarray     # [ch, k] banks with queued requests (any order), H_NACTIVE of them
-    rank: np.ndarray       # [ch, rank, R_*]
-    rlim: np.ndarray       # [ch, rank] scratch: each rank's refresh deadline during one pick
-    win: np.ndarray        # [ch, rank, wmax] recent activation times (a ring)
-    chs: np.ndarray        # [ch, H_*]
-    q: np.ndarray          # [ch, slot, Q_*] the controller queue
-    q_free: np.ndarray     # [ch, slot] stack of free slots
-    fifo: np.ndarray       # [ch, k, F_*]
-    pim: np.ndarray        # [ch, k, P_*]
-    p_mask: np.ndarray     # [ch, k] uint64 bank sets of the PIM ops
-    out: np.ndarray        # [ch, k, O_*] requests completed in this run
-    cnt: np.ndarray        # [ch, cmd] commands issued
-    log: np.ndarray        # [k, L_*] command log (tests and `--log`)
-    log_mask: np.ndarray   # [k] uint64
+    ch: np.ndarray         # [channels] CHANNEL records
+    q: np.ndarray          # [channels, slots] QUEUE_ENTRY: the controller queue
+    q_free: np.ndarray     # [channels, slots] stack of free slots
+    fifo: np.ndarray       # [channels, k] ARRIVAL ring
+    pim: np.ndarray        # [channels, k] PIM_OP ring
+    out: np.ndarray        # [channels, k] DONE: requests completed in this run
+    pout: np.ndarray       # [channels, k] PIM_DONE: PIM ops completed in this run
+    log: np.ndarray        # [k] LOGGED command log (tests and `--log`)
     log_n: np.ndarray      # [1]
 
 
@@ -113,41 +149,50 @@ def make_cfg(device: DramDevice, log: bool = False) -> Cfg:
     o, t, p, ctl = device.org, device.timing, device.pim, device.controller
     nwin = 1 if t.t32AW == 0 else 2
     return Cfg(nbank=device.banks_per_channel, bpr=device.banks_per_rank, bpg=o.banks_per_group,
-               bpr_sh=device.banks_per_rank.bit_length() - 1, bpg_sh=o.banks_per_group.bit_length() - 1, nrank=o.ranks,
-               nbg=o.bankgroups, sched=SCHEDULERS[ctl.scheduler], page=PAGE_POLICIES[ctl.page_policy],
+               bpr_sh=device.banks_per_rank.bit_length() - 1, bpg_sh=o.banks_per_group.bit_length() - 1,
+               nrank=o.ranks, nbg=o.bankgroups, sched=SCHEDULERS[ctl.scheduler], page=PAGE_POLICIES[ctl.page_policy],
                refresh=REFRESH[ctl.refresh], qmode=QUEUES[ctl.queue], qsize=ctl.queue_size, pim=PIM_MODES[p.mode],
-               CL=t.CL, CWL=t.CWL, tBL=t.tBL, tREFI=t.tREFI, tREFIpb=t.tREFIpb, postpone=REFRESH_POSTPONE, comp_done=p.comp_interval,
-               gwrite=p.gwrite_cycles, log=int(log), act_banks=p.act_banks, nwin=nwin, wmax=32 if nwin == 2 else 4)
+               CL=t.CL, CWL=t.CWL, tBL=t.tBL, tREFI=t.tREFI, tREFIpb=t.tREFIpb, postpone=REFRESH_POSTPONE,
+               comp_done=p.comp_interval, readres_done=p.readres_latency + t.tBL, gwrite=p.gwrite_cycles,
+               log=int(log), act_banks=p.act_banks, nwin=nwin, wmax=32 if nwin == 2 else 4)
 
 
 def make_state(cfg: Cfg, channels: int, fifo: int = 1024, pim: int = 64, log: int = 0) -> State:
     """Fresh state: every bank closed, no command yet, the first refresh of rank r due at (r+1)/R of tREFI."""
-    nb, nr = cfg.nbank, cfg.nrank
-    slots = cfg.qsize * (nb if cfg.qmode == 1 else 1)
-    i64 = lambda *shape: np.zeros(shape, dtype=np.int64)  # noqa: E731
-    chs = i64(channels, NH)
-    chs[:, H_NFREE] = slots
-    chs[:, H_LASTPIM] = NEVER
-    bank = i64(channels, nb, NB)
-    bank[:, :, B_ROW] = bank[:, :, B_PROW] = -1
-    rank = i64(channels, nr, NR)
+    assert cfg.nbank <= MAX_BANKS and cfg.nrank <= MAX_RANKS and NCMD <= CMDS
+    slots = cfg.qsize * (cfg.nbank if cfg.qmode == 1 else 1)
+    ch = np.zeros(channels, CHANNEL)
+    ch["nfree"] = slots
+    ch["lastpim"] = NEVER
+    for f in ("row", "prow", "head", "tail", "rs", "ws"):
+        ch[f] = -1
+    ch["win"] = NEVER
     period = cfg.tREFIpb if cfg.refresh == 2 else cfg.tREFI
-    rank[:, :, R_REFDUE] = (np.arange(nr) + 1) * period // nr if cfg.refresh else INF
-    return State(
-        nt_bank=i64(channels, nb, NCMD), nt_bg=i64(channels, nr * cfg.nbg, NCMD), nt_rank=i64(channels, nr, NCMD),
-        nt_ch=i64(channels, NCMD), bank=bank, bq=i64(channels, nb, slots), active=i64(channels, nb), rank=rank, rlim=i64(channels, nr),
-        win=np.full((channels, nr, cfg.wmax), NEVER, np.int64), chs=chs, q=i64(channels, slots, NQ),
-        q_free=np.tile(np.arange(slots - 1, -1, -1, dtype=np.int64), (channels, 1)),
-        fifo=i64(channels, fifo, NF), pim=i64(channels, pim, NP), p_mask=np.zeros((channels, pim), np.uint64),
-        out=i64(channels, fifo + slots, NO), cnt=i64(channels, NCMD), log=i64(log, 5),
-        log_mask=np.zeros(log, np.uint64), log_n=i64(1))
+    ch["refdue"][:, :cfg.nrank] = (np.arange(cfg.nrank) + 1) * period // cfg.nrank if cfg.refresh else INF
+    return State(ch=ch, q=np.zeros((channels, slots), QUEUE_ENTRY),
+                 q_free=np.tile(np.arange(slots - 1, -1, -1, dtype=np.int64), (channels, 1)),
+                 fifo=np.zeros((channels, fifo), ARRIVAL), pim=np.zeros((channels, pim), PIM_OP),
+                 out=np.zeros((channels, fifo + slots), DONE), pout=np.zeros((channels, pim), PIM_DONE),
+                 log=np.zeros(log, LOGGED), log_n=np.zeros(1, np.int64))
+
+
+def pack_tables(tables) -> np.ndarray:
+    """`commands.Tables` as the one-record array the kernel reads (fixed shapes, so constant offsets)."""
+    out = np.zeros(1, TABLES)
+    n = tables.upd_n.shape[1]
+    out["upd_n"][0, :, :n] = tables.upd_n
+    out["upd_f"][0, :, :n, :n] = tables.upd_f
+    out["upd_v"][0, :, :n, :n] = tables.upd_v
+    out["win_n"][0, :tables.win_n.size] = tables.win_n
+    out["win_t"][0, :tables.win_t.size] = tables.win_t
+    return out
 
 
 def grow_ring(arr: np.ndarray, head: np.ndarray, tail: np.ndarray, new: int) -> np.ndarray:
-    """A [ch, k, ...] ring re-laid into [ch, new, ...] keeping each channel's live entries at their places."""
-    out = np.zeros((arr.shape[0], new) + arr.shape[2:], dtype=arr.dtype)
+    """A [ch, k] ring re-laid into [ch, new] keeping each channel's live entries at their places."""
+    out = np.zeros((arr.shape[0], new), dtype=arr.dtype)
     k = arr.shape[1]
     for c in range(arr.shape[0]):
-        for i in range(int(head[c]), int(tail[c])):
-            out[c, i % new] = arr[c, i % k]
+        idx = np.arange(int(head[c]), int(tail[c]))
+        out[c, idx % new] = arr[c, idx % k]
     return out

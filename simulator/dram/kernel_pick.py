@@ -1,0 +1,89 @@
+"""Kernel part for FR-FCFS: the best next command of the queued requests, weighed group by group.
+
+Every bank with queued requests has a next memory command, of one of four kinds: the RD of its oldest
+read hitting the open row, the WR of its oldest write hitting it, PRE (its open row serves no queued
+request), ACT (no row open). Its earliest cycle is the latest of a part of its own (same-bank and
+bank-group rules) and a part shared by its (kind, rank) group (rank and channel rules, and for ACT the
+activation windows). Each group keeps a lower bound of its banks' own parts (`ch.minp`): earliest-issue
+times only grow while a bank's next command stays the same, and a bank whose next command changes
+resets its group's bound. A group whose bound cannot beat the best candidate so far (its hits waiting
+for tRCD, its ACTs for tFAW) is skipped without visiting its banks; a visited group's bound is made
+exact. Groups are weighed hits first, since a hit wins ties.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from loomsim.simulator.dram import commands as C
+from loomsim.simulator.dram.kernel_rules import I64, U0, U1, lowest, rank_mask, ready_window, tiny
+from loomsim.simulator.dram.state import INF, NEVER
+
+KD_RD, KD_WR, KD_PRE, KD_ACT = (I64(v) for v in range(4))
+RD, WR, PRE, ACT = I64(C.RD), I64(C.WR), I64(C.PRE), I64(C.ACT)
+CLS_HIT, CLS_OTHER = I64(2), I64(3)          # the priority classes of kernel.py
+
+
+@tiny
+def rank_limits(ch, cfg, rank, block, padd):
+    """(limit of the rank's banks, the bank refresh points at, that bank's limit): memory commands must
+    issue before the limit, i.e. before a blocking PIM bundle and before a refresh that is due."""
+    if cfg.refresh == 1:
+        return min(block, ch.refdue[rank] + padd), np.int64(-1), block
+    if cfg.refresh == 2:
+        return block, rank * cfg.bpr + ch.refptr[rank], min(block, ch.refdue[rank] + padd)
+    return block, np.int64(-1), block
+
+
+@tiny
+def _better(r, cls, seq, bt, bcls, bseq):
+    return r < bt or (r == bt and (cls < bcls or (cls == bcls and seq < bseq)))
+
+
+@tiny
+def _group(ch, cc, cfg, tb, t, block, padd, kind, cmd, cls, m, best):
+    """Weigh the banks `m` whose next command is `cmd`, one rank at a time; `best` and the result are
+    (time, class, seq, command, bank, slot)."""
+    bt, bcls, bseq, bcmd, bb, bslot = best
+    for rank in range(cfg.nrank):
+        mr = m & rank_mask(rank, cfg.bpr)
+        if mr == U0:
+            continue
+        g = max(t, ch.nt_ch[cmd], ch.nt_rank[rank, cmd])
+        if cmd == ACT:
+            g = max(g, ready_window(ch, cfg, tb, rank, np.int64(1)))
+        if not _better(max(g, ch.minp[kind, rank]), cls, NEVER, bt, bcls, bseq):
+            continue                             # no bank of the group can win
+        lim, ptr, plim = rank_limits(ch, cfg, rank, block, padd)
+        low = INF
+        while mr != U0:
+            b = lowest(mr)
+            mr &= mr - U1
+            own = max(ch.nt_bank[b, cmd], ch.nt_bg[b >> cfg.bpg_sh, cmd])
+            low = min(low, own)
+            r = max(g, own)
+            if r > bt or r >= (plim if b == ptr else lim):
+                continue                         # later than the best, or held back by a refresh or PIM
+            s = ch.rs[b] if kind == KD_RD else (ch.ws[b] if kind == KD_WR else ch.head[b])
+            seq = cc.q[s].seq
+            if _better(r, cls, seq, bt, bcls, bseq):
+                bt, bcls, bseq, bcmd, bb, bslot = r, cls, seq, cmd, b, s
+        ch.minp[kind, rank] = low
+    return bt, bcls, bseq, bcmd, bb, bslot
+
+
+@tiny
+def pick_frfcfs(ch, cc, cfg, tb, t, block, padd):
+    """The best memory command under FR-FCFS: (time, class, seq, command, bank, queue slot); time INF if
+    none issues before its limit."""
+    best = (INF, np.int64(9), INF, np.int64(-1), np.int64(-1), np.int64(-1))
+    if ch.m_rs != U0:
+        best = _group(ch, cc, cfg, tb, t, block, padd, KD_RD, RD, CLS_HIT, ch.m_rs, best)
+    if ch.m_ws != U0:
+        best = _group(ch, cc, cfg, tb, t, block, padd, KD_WR, WR, CLS_HIT, ch.m_ws, best)
+    m = ch.m_q & ch.m_open & ~(ch.m_rs | ch.m_ws)
+    if m != U0:
+        best = _group(ch, cc, cfg, tb, t, block, padd, KD_PRE, PRE, CLS_OTHER, m, best)
+    m = ch.m_q & ~ch.m_open
+    if m != U0:
+        best = _group(ch, cc, cfg, tb, t, block, padd, KD_ACT, ACT, CLS_OTHER, m, best)
+    return best
