@@ -5,6 +5,13 @@ grows by one); a request that has generated its `output_len` tokens leaves and t
 trace takes its slot, starting from its prompt (prefill is done elsewhere: NeuPIMs' devices only
 generate). The step function simulates one iteration for the current contexts. The first `warmup`
 iterations are run but not measured; throughput is tokens over time of the next `measure` iterations.
+
+Before them, `fast_forward` iterations advance the batch without simulating it. Which requests are in
+the batch, and their contexts, do not depend on how long an iteration takes (every request is already
+waiting, and each iteration adds one token to each), so a steady state of continuous batching (long
+and short requests mixed, contexts spread from prompt to prompt + output) is reached exactly by
+counting tokens. NeuPIMs' trace generator samples its batches the same way, after a warm-up
+(casys-kaist/NeuPIMs trace-generator/get_distributions.py).
 """
 from __future__ import annotations
 
@@ -54,7 +61,8 @@ class ServingRun:
 
 
 def serve_decode(trace: pd.DataFrame, batch: int, step: Callable[[Sequence[tuple[int, int]]], StepResult], *,
-                 warmup: int, measure: int, progress: Callable[[int, int], None] | None = None) -> ServingRun:
+                 warmup: int, measure: int, fast_forward: int = 0,
+                 progress: Callable[[int, int], None] | None = None) -> ServingRun:
     """Run iteration-level batching over `trace` (request, input_len, output_len rows, in order).
 
     `step(active)` gets, per active request, (request id, number of keys its new token attends to:
@@ -63,8 +71,9 @@ def serve_decode(trace: pd.DataFrame, batch: int, step: Callable[[Sequence[tuple
     """
     if batch < 1:
         raise LoomError(f"serving needs a batch of at least 1 request, got {batch}.")
-    if warmup < 0 or measure < 1:
-        raise LoomError(f"serving needs warmup >= 0 and measure >= 1 iterations, got {warmup} and {measure}.")
+    if warmup < 0 or measure < 1 or fast_forward < 0:
+        raise LoomError(f"serving needs fast_forward >= 0, warmup >= 0 and measure >= 1 iterations, got "
+                        f"{fast_forward}, {warmup} and {measure}.")
     rows = list(trace[["input_len", "output_len"]].itertuples(index=False, name=None))
     if len(rows) < batch:
         raise LoomError(f"the trace has {len(rows)} requests, fewer than the batch of {batch}.")
@@ -78,20 +87,29 @@ def serve_decode(trace: pd.DataFrame, batch: int, step: Callable[[Sequence[tuple
             active.append([nxt, int(inp), int(out)])
             nxt += 1
 
-    admit()
-    records = []
-    total = warmup + measure
-    for it in range(total):
-        if not active:
-            raise LoomError(f"the trace ran out after {it} iterations; give more requests or fewer iterations.")
-        res = step([(rid, c + 1) for rid, c, _ in active])
-        records.append({"iteration": it, "measured": it >= warmup, "batch": len(active), "tokens": len(active),
-                        "time_s": res.time_s, "energy_j": res.energy_j, **res.stats})
+    def advance():
         for r in active:
             r[1] += 1
             r[2] -= 1
         active[:] = [r for r in active if r[2] > 0]
         admit()
+
+    def check(it):
+        if not active:
+            raise LoomError(f"the trace ran out after {it} iterations; give more requests or fewer iterations.")
+
+    admit()
+    for it in range(fast_forward):
+        check(it)
+        advance()
+    records = []
+    total = warmup + measure
+    for it in range(total):
+        check(fast_forward + it)
+        res = step([(rid, c + 1) for rid, c, _ in active])
+        records.append({"iteration": it, "measured": it >= warmup, "batch": len(active), "tokens": len(active),
+                        "time_s": res.time_s, "energy_j": res.energy_j, **res.stats})
+        advance()
         if progress:
             progress(it + 1, total)
     return ServingRun(pd.DataFrame(records), warmup)

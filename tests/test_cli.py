@@ -95,3 +95,14 @@ def test_map_fuse_prints_what_stays_on_chip(tmp_path):
     assert re.search(r"^group\s+16 Einsums .* shared loops: m1:1x2$", r.stdout, re.M)
     assert re.search(r"^  on chip  BQK .*; peak .* budget$", r.stdout, re.M)
     assert "to DRAM  AV (output)" in r.stdout
+
+
+@pytest.mark.slow
+def test_main_job_quick_prints_the_comparison_and_never_overwrites_the_report(tmp_path):
+    r = loom("run", "--quick", "--systems", "neupims,npu_only", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "neupims" in r.stdout and "npu_only" in r.stdout and "tokens/s" in r.stdout.replace("tok/s", "tokens/s")
+    assert (tmp_path / "report.html").exists()
+    again = loom("run", "--quick", "--systems", "npu_only", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "report-1.html").exists()

@@ -32,10 +32,10 @@ def register(sub) -> None:
     main.add_argument("--dataset", default=None, help="sharegpt or alpaca (default sharegpt)")
     main.add_argument("--systems", default=None,
                       help="comma-separated systems (default neupims,npu_only,npu_pim_blocked,gpu_only)")
-    main.add_argument("--measure", type=int, default=None, help="measured iterations per system (default 4)")
-    main.add_argument("--warmup", type=int, default=None, help="warm-up iterations per system (default 2)")
+    main.add_argument("--measure", type=int, default=None, help="measured iterations per system (default 2)")
+    main.add_argument("--warmup", type=int, default=None, help="warm-up iterations per system (default 1)")
     main.add_argument("--quick", action="store_true",
-                      help="a small version (batch 16, one warm-up and one measured iteration) to try things out")
+                      help="a small version (batch 16, one measured iteration after 512 fast-forwarded ones) to try things out")
     p.add_argument("--objective", default="latency", choices=["latency", "energy", "edp"],
                    help="what the mapper minimises")
     p.add_argument("--fuse", action="store_true",
@@ -121,7 +121,7 @@ def main_job(args) -> int:
 
     setup = dict(DEFAULT)
     if args.quick:
-        setup.update(batch=16, warmup=1, measure=1, extra_requests=16)
+        setup.update(batch=16, fast_forward=512, warmup=0, measure=1)
     for key in ("batch", "model", "dataset", "measure", "warmup"):
         if getattr(args, key) is not None:
             setup[key] = getattr(args, key)
@@ -132,8 +132,9 @@ def main_job(args) -> int:
     html_path = output_path(args.html, args.force) if args.html else _free_name("report.html")
     json_path = output_path(args.json, args.force) if args.json else None
     print(f"main job: {', '.join(setup['systems'])} serving {setup['model']} (tensor-parallel {setup['tp']}, one "
-          f"device simulated), batch {setup['batch']}, {setup['dataset']}-like lengths; {setup['warmup']} warm-up "
-          f"+ {setup['measure']} measured iterations each", flush=True)
+          f"device simulated), batch {setup['batch']}, {setup['dataset']}-like lengths, steady state after "
+          f"{setup.get('fast_forward', 0)} fast-forwarded iterations; {setup['warmup']} warm-up + {setup['measure']} "
+          f"measured iterations each", flush=True)
     bar = _progress(len(setup["systems"]) * (setup["warmup"] + setup["measure"]))
     t0 = time.perf_counter()
     runs, layers, notes = compare(setup, progress=lambda name, i, n: bar(name, i, n))

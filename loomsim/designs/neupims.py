@@ -238,19 +238,33 @@ def make_system(name: str, setup: dict) -> System:
                   kv_append=setup.get("kv_append", True))
 
 
+def trace_size(setup: dict) -> int:
+    """Requests enough for the fast-forward and the simulated iterations even if every request were
+    short (Alpaca-like outputs average 56 tokens), unless the setup says how many extra to draw."""
+    if "extra_requests" in setup:
+        return setup["batch"] + setup["extra_requests"]
+    iterations = setup.get("fast_forward", 0) + setup.get("warmup", 2) + setup.get("measure", 4)
+    return setup["batch"] * (2 + iterations // 16)
+
+
 def serve(name: str, setup: dict, progress=None, keep: dict | None = None):
     """Serve the setup's trace on one system; returns the ServingRun (and, in `keep`, the system)."""
-    trace = make_trace(setup["batch"] + setup.get("extra_requests", 4 * setup["batch"]), rng=setup.get("seed", 0),
-                       dataset_name=setup.get("dataset", "sharegpt"))
+    trace = make_trace(trace_size(setup), rng=setup.get("seed", 0), dataset_name=setup.get("dataset", "sharegpt"),
+                       max_total=setup.get("max_total"))
     system = make_system(name, setup)
     if keep is not None:
         keep[name] = system
     return serve_decode(trace, setup["batch"], system.step, warmup=setup.get("warmup", 2),
-                        measure=setup.get("measure", 4), progress=progress)
+                        measure=setup.get("measure", 4), fast_forward=setup.get("fast_forward", 0),
+                        progress=progress)
 
 
-DEFAULT = {"model": "gpt3-7b-neupims", "tp": 4, "batch": 256, "dataset": "sharegpt", "seed": 0, "warmup": 2,
-           "measure": 4, "systems": ["neupims", "npu_only", "npu_pim_blocked", "gpu_only"]}
+# fast_forward: the batch is sampled in the steady state of continuous batching, as NeuPIMs' trace
+# generator samples its batches after a warm-up (see simulator/serving.py); 2,048 iterations is the
+# longest request a trace can hold (max_total), so every slot has turned over.
+# max_total: contexts are capped at 2,048 tokens (get_distributions.py ModelConfig.max_seq_len).
+DEFAULT = {"model": "gpt3-7b-neupims", "tp": 4, "batch": 256, "dataset": "sharegpt", "seed": 0, "fast_forward": 2048,
+           "max_total": 2048, "warmup": 1, "measure": 2, "systems": ["neupims", "npu_only", "npu_pim_blocked", "gpu_only"]}
 
 
 def compare(setup: dict, progress=None):
