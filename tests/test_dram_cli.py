@@ -76,6 +76,16 @@ def test_bench_dram_reports_rates_and_the_ratio_to_the_reference(tmp_path):
         assert stat in r.stdout
 
 
+@pytest.mark.bench
+def test_bench_dram_overlap_reports_submissions_per_second_as_overlap_grows(tmp_path):
+    r = loom("bench", "dram_overlap", "--quick", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    print("\n" + r.stdout)
+    for case in ("streams n=10 ", "streams n=1000 ", "pim n=1000 "):
+        assert case in r.stdout
+    assert "submissions_per_second" in r.stdout and "lookahead_commands_per_command" in r.stdout
+
+
 @pytest.mark.slow
 def test_a_50_million_line_trace_streams_in_under_1_gb(tmp_path):
     """Peak resident memory of `loom dram run` on a 50M-line trace, measured by /usr/bin/time -v."""

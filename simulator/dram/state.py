@@ -9,7 +9,7 @@ outputs are record arrays of run-time length, one row per channel. Field names s
 
 The input rings (`fifo` of arriving requests, `pim` of PIM ops) are written only by the Python side and
 never changed by the kernel, which only moves each channel's head; so a look-ahead copy of the state
-(`component.py`) can share them. Everything the kernel changes for a channel is its `ch` record and its
+(`lookahead.py`) can share them. Everything the kernel changes for a channel is its `ch` record and its
 rows of `q` and `q_free`.
 
 Times are int64 cycles of the device clock; `INF` marks "never" and `NEVER` "long ago".
