@@ -117,13 +117,12 @@ class Cascade:
                        + (f". Did you mean '{hint}'?" if hint else "."))
         return size
 
-    def _dims(self, acc: Access) -> list[str | None]:
+    def _dims(self, acc: Access, iterative: set[str]) -> list[str | None]:
         """The canonical dimension of each subscript (None where a position, lookup or shift hides it).
 
         A subscript shifted along a rank that no Einsum iterates (KC[b,h,e,p+4]: the new keys written
         at the end of a cache of m positions) addresses a dimension other accesses name.
         """
-        iterative = set(self.iterative_ranks)
         dims: list[str | None] = [ix.rank if ix.via is None and ix.fixed is None
                                   and (ix.offset == 0 or ix.rank in iterative) else None for ix in acc.indices]
         parent_of = {pair: parent for parent, pair in self.partitions.items()}
@@ -159,12 +158,13 @@ class Cascade:
         dims_of: dict[str, list[str | None]] = {}
         extra: dict[str, list[int]] = {}
         writers: dict[str, list[Einsum]] = {}
+        iterative = set(self.iterative_ranks)
         for e in self.einsums:
             for r in e.ranks:
                 self._size(r, f"in '{e}'")
                 used.add(r)
             for acc in (e.output, *e.inputs):
-                dims = self._dims(acc)
+                dims = self._dims(acc, iterative)
                 seen = dims_of.setdefault(acc.tensor, dims)
                 if len(seen) != len(dims) or any(a and b and a != b for a, b in zip(seen, dims)):
                     raise _err(self.name, f"tensor {acc.tensor} is used as {acc} in '{e}' but as "
@@ -199,12 +199,13 @@ class Cascade:
         self._check_writers(writers)
         self._check_order()
         tensors = {}
+        index_tensors = {a.tensor for e in self.einsums for x in (e.output, *e.inputs) for a in x.index_accesses}
         for t, dims in dims_of.items():
             if any(d is None for d in dims):
                 raise _err(self.name, f"cannot tell the ranks of tensor {t}: index it by rank names in at least "
                            "one access.")
             shape = tuple(self._size(d, f"dimension of {t}") + x for d, x in zip(dims, extra[t]))
-            dt = self.dtypes.get(t, "int32" if self._is_index(t) else self.default_dtype)
+            dt = self.dtypes.get(t, "int32" if t in index_tensors else self.default_dtype)
             tensors[t] = Tensor(t, tuple(dims), shape, dtype(dt))
         for e in self.einsums:
             for acc in (e.output, *e.inputs):
@@ -222,13 +223,10 @@ class Cascade:
             if t not in tensors:
                 raise _err(self.name, f"data type given for unknown tensor '{t}'; tensors: {sorted(tensors)}.")
         for t in tensors:
-            if self._is_index(t) and tensors[t].dtype.is_float:
+            if t in index_tensors and tensors[t].dtype.is_float:
                 raise _err(self.name, f"tensor {t} is used as an index but has data type {tensors[t].dtype.name}; "
                            "index tensors need an integer type (int32).")
         return tensors
-
-    def _is_index(self, tensor: str) -> bool:
-        return any(a.tensor == tensor for e in self.einsums for x in (e.output, *e.inputs) for a in x.index_accesses)
 
     def _check_writers(self, writers: dict[str, list[Einsum]]) -> None:
         for t, ws in writers.items():
@@ -267,12 +265,15 @@ class Cascade:
         matches (new keys appended to a cache at p + 4) is just a placement.
         """
         out: dict[str, None] = {}
-        accesses = [a for e in self.einsums for a in (e.output, *e.inputs)]
+        by_tensor: dict[str, list[Access]] = {}
+        for e in self.einsums:
+            for a in (e.output, *e.inputs):
+                by_tensor.setdefault(a.tensor, []).append(a)
         for e in self.einsums:
             for i, ix in enumerate(e.output.indices):
                 if ix.offset > 0 and ix.via is None and ix.fixed is None and any(
-                        a.tensor == e.output.tensor and len(a.indices) > i and a.indices[i].plain
-                        and a.indices[i].rank == ix.rank for a in accesses):
+                        len(a.indices) > i and a.indices[i].plain and a.indices[i].rank == ix.rank
+                        for a in by_tensor[e.output.tensor]):
                     out.setdefault(ix.rank)
         return tuple(out)
 

@@ -133,6 +133,8 @@ class System:
         """(pre, [attention per group], post) cascades of one layer for these attended contexts."""
         if self.attention == "npu":
             contexts = [max(BUCKET, BUCKET * round(c / BUCKET)) for c in contexts]
+        else:       # attention runs on PIM from the contexts themselves; only the GEMM parts are used here
+            contexts = [1] * len(contexts)
         w = decode(self.cfg, contexts, tp=self.tp, dtype=self.dtype)
         layer = next(s for s in w.stages if s.name == "layer")
         return split_layer(layer.cascade)
