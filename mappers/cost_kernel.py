@@ -93,8 +93,9 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
     nsh = 1 << R
     sh_e, sh_p, sh_a = np.zeros(nsh, np.int64), np.zeros(nsh, np.int64), np.zeros(nsh, np.int64)
     sh_t, sh_d = np.zeros(nsh, np.int64), np.zeros(nsh, np.int64)
-    lp_lv, lp_r, lp_f = np.zeros(L * R, np.int64), np.zeros(L * R, np.int64), np.zeros(L * R, np.int64)
-    pscr = np.zeros((6, R), np.int64)
+    lp = np.zeros((5, L * R), np.int64)
+    rk = np.zeros((3, R), np.int64)
+    tab = np.zeros((4, nsh), np.int64)
     mlev = np.zeros(T, np.int64)
     ld = np.zeros((T, L), np.int64)               # [tensor, child level]: loads and mult (see below)
     ml = np.zeros((T, L), np.int64)
@@ -471,7 +472,7 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
                     tasks += cnt
         if kind == 0 and pipelined:
             busy += _pipeline_busy(row, R, L, T, base_f, base_p, base_d, rel, accumulate, resident, nv, var,
-                                   sh_e, sh_p, sh_a, sh_t, sh_d, lp_lv, lp_r, lp_f, pscr, mlev)
+                                   sh_e, sh_p, sh_a, sh_t, sh_d, lp, rk, mlev, tab)
             compute_ps += busy * period
 
         # ---- time: the slowest of compute, each path and the DRAM, and the buffers' round trips -------

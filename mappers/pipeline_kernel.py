@@ -38,122 +38,116 @@ from numba import njit
 
 
 @njit(cache=True, inline="always")
-def _boundary(chain_w, indep_w, j, j1, sh_t, sh_d, sh_p, sh_e, sh_a):
-    """Cycles that `chain_w` chained and `indep_w` independent boundaries from shape j into shape j1 add."""
-    cost = 0
-    if chain_w:
-        cost += chain_w * (sh_e[j] - sh_p[j] - sh_a[j] + sh_p[j1])
-    if indep_w:
-        cost += indep_w * max(sh_t[j], sh_d[j] + sh_p[j1])
-    return cost
+def _boundary(mult, w, s, j, j1, sh_t, sh_d, sh_p, sh_e, sh_a):
+    """Cycles that mult x w boundaries from shape j into shape j1 add, mult x s of them independent (the
+    rest chained: the next task starts when j's last output has left)."""
+    return mult * ((w - s) * (sh_e[j] - sh_p[j] - sh_a[j] + sh_p[j1]) + s * max(sh_t[j], sh_d[j] + sh_p[j1]))
 
 
 @njit(cache=True, inline="always")
 def _pipeline_busy(row, R, L, T, base_f, base_p, base_d, rel, accumulate, resident, nv, var,
-                   sh_e, sh_p, sh_a, sh_t, sh_d, lp_lv, lp_r, lp_f, pscr, ml):
+                   sh_e, sh_p, sh_a, sh_t, sh_d, lp, rk, mlev, tab):
     """Busy cycles of the pipeline but for sum_j A_j (the caller adds it with the shapes' counts).
 
     `var[r]` is rank r's bit in a shape index (-1: r never takes a partial tile), `sh_*[shape]` its
-    run's E, P, A, t, D; the other arrays are scratch."""
+    run's E, P, A, t, D; `lp` [5, L*R], `rk` [3, R], `mlev` [T] and `tab` [4, 2^R] are scratch."""
     out = T - 1
-    # the loops, outermost first, unit loops dropped
+    # the loops, outermost first, unit loops dropped: lp[0..2] level, rank, factor
     nl = 0
     for lv in range(L - 1, -1, -1):
         for j in range(R):
             r = row[base_p + lv * R + j]
             f = row[base_f + lv * R + r]
             if f > 1:
-                lp_lv[nl], lp_r[nl], lp_f[nl] = lv, r, f
+                lp[0, nl], lp[1, nl], lp[2, nl] = lv, r, f
                 nl += 1
     last = (1 << nv) - 1
     if nl == 0:
         return sh_e[0] - sh_a[0]
-    # per rank: 0 all its loops' product, 1 of those at q or inside, 2 and 3 the same for its loops above
-    # level 0 when it does not index the output, 4 its loops inside q; 5: the rank of each shape bit
-    for r in range(R):
-        pscr[0, r], pscr[1, r], pscr[2, r], pscr[3, r], pscr[4, r] = 1, 1, 1, 1, 0
-        if var[r] >= 0:
-            pscr[5, var[r]] = r
-    for i in range(nl):
-        r = lp_r[i]
-        pscr[0, r] *= lp_f[i]
-        if lp_lv[i] >= 1 and rel[out, r] == 0:
-            pscr[2, r] *= lp_f[i]
+    # inside out: lp[3, q] = 1 if a boundary stepping q is chained whatever the outer loops (2: unless the
+    # output tile it starts was visited before, which the outer loops decide; 0: never), lp[4, q] = the
+    # ranks with a loop inside q (a bit mask)
     for t in range(T):
-        ml[t] = -1
+        mlev[t] = -1                # the outermost level among the loops at q and inside over rank of t
     z_db0 = (row[base_d] >> out) & 1
-    z_moves0 = not ((resident >> out) & 1 == 1 and L == 2)     # a resident output in a 2-level system never moves
-    inputs_single = 0       # a tensor whose level-0 tile changes at q sits in a single-buffered slot
-    total = 0
-    final_indep = False     # the boundary into the last task (every outer loop at its last iteration)
+    z_moves0 = not ((resident >> out) & 1 == 1 and L == 2)    # a resident output in 2 levels never moves
+    inputs_single = False           # a tensor whose level-0 tile changes sits in a single-buffered slot
+    inner = 0
     for q in range(nl - 1, -1, -1):
-        lq, rq, fq = lp_lv[q], lp_r[q], lp_f[q]
+        lq, rq = lp[0, q], lp[1, q]
         for t in range(T):
-            if rel[t, rq] and lq > ml[t]:
-                ml[t] = lq
-        has_inner_q = pscr[4, rq] > 0
-        pscr[1, rq] *= fq
-        if lq >= 1 and rel[out, rq] == 0:
-            pscr[3, rq] *= fq
+            if rel[t, rq] and lq > mlev[t]:
+                mlev[t] = lq
         for t in range(out):
-            if ml[t] >= 1 and (row[base_d] >> t) & 1 == 0 and not ((resident >> t) & 1 == 1 and L == 2):
-                inputs_single = 1
-        z_changes = ml[out] >= 1
-        static_chain = (not z_changes) or (not z_moves0) or z_db0 == 0 or inputs_single == 1
-        forced_visit = accumulate != 0 or (lq >= 1 and rel[out, rq] == 0)
-        # ranks without a shape bit: how many outer iterations, and how many leave the output unvisited
-        w_rest, s_rest = 1, 1
+            if mlev[t] >= 1 and (row[base_d] >> t) & 1 == 0 and not ((resident >> t) & 1 == 1 and L == 2):
+                inputs_single = True
+        if mlev[out] < 1 or not z_moves0 or z_db0 == 0 or inputs_single:
+            lp[3, q] = 1
+        elif accumulate != 0 or (lq >= 1 and rel[out, rq] == 0):
+            lp[3, q] = 1            # a reload: it waits behind the previous tile's store on its link
+        else:
+            lp[3, q] = 2
+        lp[4, q] = inner
+        inner |= 1 << rq
+    # outside in: rk[0, r] = product of r's loops outside q, rk[1, r] = of those that leave the output tile
+    # unvisited at their first iteration (all but the loops above level 0 over ranks the output lacks)
+    for r in range(R):
+        rk[0, r], rk[1, r] = 1, 1
+        if var[r] >= 0:
+            rk[2, var[r]] = r
+    total = 0
+    fix = 0
+    for q in range(nl):
+        lq, rq, fq, kind, inner = lp[0, q], lp[1, q], lp[2, q], lp[3, q], lp[4, q]
+        w_rest, s_rest = 1, 1       # ranks without a shape bit
         for r in range(R):
             if var[r] < 0:
-                fo = pscr[0, r] // pscr[1, r]
-                w_rest *= fo
-                s_rest *= fo // (pscr[2, r] // pscr[3, r])
-        if q == nl - 1 and not (static_chain or forced_visit):
-            final_indep = True
-            for r in range(R):
-                if pscr[2, r] // pscr[3, r] > 1:    # an outer loop over a reduced rank is past its first
-                    final_indep = False
+                w_rest *= rk[0, r]
+                s_rest *= rk[1, r]
         vq = var[rq]
+        # per shape-bit pattern of "r's outer loops are at their last iterations": how many boundaries
+        # (w), how many of them leave the output tile unvisited (s), and the two tasks' shapes (jm, j1m),
+        # built one bit at a time (tab[0..3]); no branch per pattern and bit
+        tab[0, 0], tab[1, 0], tab[2, 0], tab[3, 0] = w_rest, s_rest, 0, 0
+        for v in range(nv):
+            r = rk[2, v]
+            fo, fs = rk[0, r], rk[1, r]
+            bit = 1 << v
+            other = r != rq
+            in_j1 = other and not (inner >> r) & 1
+            for pat in range(bit):
+                w0, s0, j0, j10 = tab[0, pat], tab[1, pat], tab[2, pat], tab[3, pat]
+                tab[0, pat | bit] = w0
+                tab[1, pat | bit] = s0 if fs == fo else 0
+                tab[2, pat | bit] = j0 | (bit if other else 0)
+                tab[3, pat | bit] = j10 | (bit if in_j1 else 0)
+                tab[0, pat] = w0 * (fo - 1)
+                tab[1, pat] = s0 * (fo - 1 if fs == fo else fs)
+        last_q = 0 if vq < 0 or (inner >> rq) & 1 else 1 << vq    # the bit q's last iteration may add
         for pattern in range(1 << nv):
-            w, s = w_rest, s_rest
-            jm, j1m = 0, 0
-            for v in range(nv):
-                r = pscr[5, v]
-                fo = pscr[0, r] // pscr[1, r]
-                g = pscr[2, r] // pscr[3, r]
-                if (pattern >> v) & 1:          # r's outer loops at their last iterations
-                    s *= 1 if g == 1 else 0
-                    if r != rq:
-                        jm |= 1 << v
-                        if pscr[4, r] == 0:
-                            j1m |= 1 << v
-                else:
-                    w *= fo - 1
-                    s *= fo - 1 if g == 1 else fo // g
+            w = tab[0, pattern]
             if w == 0:
                 continue
-            for sub in range(2):                # sub 1: q reaches its last iteration (matters if q has a bit)
-                if vq < 0:
-                    if sub == 1:
-                        break
-                    mult = fq - 1
-                    jj1 = j1m
-                else:
-                    mult = 1 if sub == 1 else fq - 2
-                    jj1 = j1m
-                    if sub == 1 and (pattern >> vq) & 1 and not has_inner_q:
-                        jj1 |= 1 << vq
-                if mult == 0:
-                    continue
-                tw = mult * w
-                iw = 0 if static_chain or forced_visit else mult * s
-                total += _boundary(tw - iw, iw, jm, jj1, sh_t, sh_d, sh_p, sh_e, sh_a)
-        pscr[4, rq] += 1
-    # the task before the last (every rank at its last tile but the innermost loop's) may end later
-    fix = 0
-    if final_indep:
-        vq = var[lp_r[nl - 1]]
-        prev = last if vq < 0 else last & ~(1 << vq)
-        gap = max(sh_t[prev], sh_d[prev] + sh_p[last]) + sh_a[last] + (sh_e[last] - sh_p[last] - sh_a[last])
-        fix = max(0, sh_e[prev] - sh_p[prev] - sh_a[prev] - gap)
+            jm, j1m = tab[2, pattern], tab[3, pattern]
+            s = tab[1, pattern] if kind == 2 else 0
+            if vq < 0:
+                total += _boundary(fq - 1, w, s, jm, j1m, sh_t, sh_d, sh_p, sh_e, sh_a)
+            else:
+                total += _boundary(fq - 2, w, s, jm, j1m, sh_t, sh_d, sh_p, sh_e, sh_a)
+                total += _boundary(1, w, s, jm, j1m | (last_q & pattern), sh_t, sh_d, sh_p, sh_e, sh_a)
+        if q == nl - 1 and kind == 2:
+            # the boundary into the last task (every outer loop at its last iteration): independent unless
+            # an outer loop over a rank the output lacks revisits it; then the task before the last (every
+            # rank at its last tile but q's) may end after the last one
+            revisit = False
+            for r in range(R):
+                if rk[0, r] != rk[1, r]:
+                    revisit = True
+            if not revisit:
+                prev = last if vq < 0 else last & ~(1 << vq)
+                gap = max(sh_t[prev], sh_d[prev] + sh_p[last]) + sh_e[last] - sh_p[last]
+                fix = max(0, sh_e[prev] - sh_p[prev] - sh_a[prev] - gap)
+        rk[0, rq] *= fq
+        if not (lq >= 1 and rel[out, rq] == 0):
+            rk[1, rq] *= fq
     return sh_p[0] + total + sh_e[last] - sh_p[last] - sh_a[last] + fix
