@@ -19,8 +19,10 @@ element is a whole number of bytes; port accesses (and sub-byte data types) need
 most two extents per rank (the full tile and the last, partial one), enumerated.
 
 Timing is an estimate the simulator refines: the slowest of the unit's busy time (the systolic closed
-form of `simulator/systolic.py`: per fold 2r + c + t - 2 with folds back to back, or, when the array
-double-buffers its stationary registers, one pipelined run per tile; or lanes for a vector unit, each tile bounded by its SRAM's bandwidth),
+form of `simulator/systolic.py`: per fold 2r + c + t - 2 with folds back to back; when the array
+double-buffers its stationary registers, one pipeline of folds across the tasks, broken where a task
+waits for the previous one's output to leave (`pipeline_kernel.py`); or lanes for a vector unit; each
+tile bounded by its SRAM's bandwidth),
 each path's transfer time, the DRAM's, and each double-buffered tensor's round trips (two tiles in
 flight: transfer, latency and the compute that holds a slot); single-buffered transfers add their time
 and their longest chain of latencies to the unit's; the first double-buffered tile of each tensor and
