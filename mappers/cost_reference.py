@@ -19,6 +19,7 @@ from loomsim.mappers.cost_kernel import (FILLS, NCOUNT, RD_ACC, RD_BYTES, READS,
                                          XFER_IN, XFER_OUT)
 from loomsim.mappers.problem import KIND_SYSTOLIC, ROLE_BATCH, ROLE_K, ROLE_M, ROLE_N, EinsumProblem, Target
 from loomsim.mappers.space import Mapping
+from loomsim.simulator.models import union_ps
 from loomsim.simulator.systolic import pipelined_run, tile_cycles, tile_traffic
 
 
@@ -262,13 +263,4 @@ def reference_busy_cycles(p: EinsumProblem, target: Target, mp: Mapping) -> int:
             begin = load if begin is None else min(begin, load)
             release, finish = max(release, base + run.stream_end), max(finish, base + run.total)
         intervals.append((begin, finish))
-    if pipelined:
-        reach = None
-        for s, e in sorted(intervals):
-            if reach is None or s > reach:
-                busy += e - s
-                reach = e
-            elif e > reach:
-                busy += e - reach
-                reach = e
-    return busy
+    return union_ps(intervals) if pipelined else busy
