@@ -128,7 +128,8 @@ def test_three_level_busy_cycles_against_the_simulator():
                         "  l1: {type: sram, capacity: 4KiB, banks: 64, port_width: 1024B}\n"
                         "  l2: {type: sram, capacity: 64MiB, banks: 64, port_width: 1024B}\n")
     text = text.replace("  - {from: mem, to: buf, bandwidth: 1000000TB/s}\n",
-                        "  - {from: mem, to: l2, bandwidth: 1000000TB/s}\n  - {from: l2, to: l1, bandwidth: 1000000TB/s}\n"
+                        "  - {from: mem, to: l2, bandwidth: 1000000TB/s}\n"
+                        "  - {from: l2, to: l1, bandwidth: 1000000TB/s}\n"
                         "  - {from: mem, to: l1, bandwidth: 1000000TB/s}\n")
     for dataflow in ("ws", "os", "is"):
         arch = parse_arch(text.replace("DF", dataflow).replace("FP", "double_buffered").replace("ROWS", "4")
