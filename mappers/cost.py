@@ -33,6 +33,7 @@ class Cost:
     tensors: tuple             # operand labels
     levels: tuple
     names: tuple = ()          # each operand's tensor
+    busy_cycles: float = 0.0   # cycles the unit is busy (a double-buffered array: its pipeline across tasks)
 
     @property
     def edp(self) -> float:
@@ -95,4 +96,5 @@ class CostModel:
             raise LoomError(f"mapping is not legal: {self.reason_name(code)}.")
         return Cost(summary[K.LATENCY], summary[K.ENERGY], int(summary[K.CYCLES]), summary[K.COMPUTE_PS],
                     int(summary[K.DRAM_BYTES]), int(summary[K.TASKS]), int(summary[K.WORK]), counts,
-                    summary[K.E_COMPUTE], p.labels or p.tensors, tuple(lv.name for lv in t.levels), p.tensors)
+                    summary[K.E_COMPUTE], p.labels or p.tensors, tuple(lv.name for lv in t.levels), p.tensors,
+                    summary[K.BUSY])

@@ -19,8 +19,10 @@ element is a whole number of bytes; port accesses (and sub-byte data types) need
 most two extents per rank (the full tile and the last, partial one), enumerated.
 
 Timing is an estimate the simulator refines: the slowest of the unit's busy time (the systolic closed
-form of `simulator/systolic.py`: per fold 2r + c + t - 2 with folds back to back, or, when the array
-double-buffers its stationary registers, one pipelined run per tile; or lanes for a vector unit, each tile bounded by its SRAM's bandwidth),
+form of `simulator/systolic.py`: per fold 2r + c + t - 2 with folds back to back; when the array
+double-buffers its stationary registers, one pipeline of folds across the tasks, broken where a task
+waits for the previous one's output to leave (`pipeline_kernel.py`); or lanes for a vector unit; each
+tile bounded by its SRAM's bandwidth),
 each path's transfer time, the DRAM's, and each double-buffered tensor's round trips (two tiles in
 flight: transfer, latency and the compute that holds a slot); single-buffered transfers add their time
 and their longest chain of latencies to the unit's; the first double-buffered tile of each tensor and
@@ -35,7 +37,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from loomsim.mappers.fold_kernel import _cdiv_s, _fold, _pipelined, fold_cycles, fold_traffic  # noqa: F401
+from loomsim.mappers.fold_kernel import _cdiv_s, _fold, _pipe, _pipelined, fold_cycles, fold_traffic  # noqa: F401
+from loomsim.mappers.pipeline_kernel import _pipeline_busy
 
 # per (tensor, level) counts
 READS, FILLS, UPDATES, RD_ACC, WR_ACC, XFER_IN, XFER_OUT, RD_BYTES, WR_BYTES = range(9)
@@ -43,8 +46,8 @@ NCOUNT = 9
 COUNT_NAMES = ("reads", "fills", "updates", "read_accesses", "write_accesses", "transfers_in", "transfers_out",
                "read_bytes", "write_bytes")
 # summary entries
-LATENCY, ENERGY, CYCLES, COMPUTE_PS, WORK, DRAM_BYTES, TASKS, E_COMPUTE = range(8)
-NSUM = 8
+LATENCY, ENERGY, CYCLES, COMPUTE_PS, WORK, DRAM_BYTES, TASKS, E_COMPUTE, BUSY = range(9)
+NSUM = 9
 
 LEGAL, FANOUT, BAD_FACTORS, NO_PATH, CAPACITY = 0, 1, 2, 3, 4
 REASONS = ("legal", "fanout", "factors", "bypass_path")
@@ -88,6 +91,14 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
     x_db = np.zeros((T, L), np.int64)
     x_par = np.zeros((T, L), np.int64)
     cnt_c = np.zeros(R, np.int64)
+    # a double-buffered array's pipeline across tasks (see `_pipeline_busy`): per tile shape, and the loops
+    nsh = 1 << R
+    sh_e, sh_p, sh_a = np.zeros(nsh, np.int64), np.zeros(nsh, np.int64), np.zeros(nsh, np.int64)
+    sh_t, sh_d = np.zeros(nsh, np.int64), np.zeros(nsh, np.int64)
+    lp = np.zeros((5, L * R), np.int64)
+    rk = np.zeros((3, R), np.int64)
+    tab = np.zeros((4, nsh), np.int64)
+    mlev = np.zeros(T, np.int64)
     ld = np.zeros((T, L), np.int64)               # [tensor, child level]: loads and mult (see below)
     ml = np.zeros((T, L), np.int64)
     ld_cur = np.zeros(T, np.int64)
@@ -351,6 +362,7 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
         cycles = 0
         compute_ps = 0.0
         tasks = 0
+        busy = 0
         for pass_ in range(2 if ways > 1 else 1):
             nv = 0
             for r in range(R):
@@ -395,7 +407,9 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
                 if kind == 0:
                     cyc, ta, tb, tz = _fold(dataflow, arr_rows, arr_cols, m, n, k, rs, cs)
                     if pipelined:
-                        cyc = _pipelined(dataflow, arr_rows, arr_cols, m, n, k, bm, rs, cs)
+                        cyc, p0, adv, ts, dl = _pipe(dataflow, arr_rows, arr_cols, m, n, k, bm, rs, cs)
+                        if ways == 1 or pass_ == 1:
+                            sh_e[combo], sh_p[combo], sh_a[combo], sh_t[combo], sh_d[combo] = cyc, p0, adv, ts, dl
                     else:
                         cyc *= bm
                     ra, rb, wz = bm * ta, bm * tb, bm * tz
@@ -451,8 +465,17 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
                         counts[out_t, 0, WR_ACC] += xw
                     cycles += cnt * cyc
                 if ways == 1 or pass_ == 1:
-                    compute_ps += cnt * max(cyc * period, _cdiv_s(nbytes_tile * ways, l0_bpc, l0_sh) * l0_period)
+                    sram_ps = _cdiv_s(nbytes_tile * ways, l0_bpc, l0_sh) * l0_period
+                    if kind == 0 and pipelined:     # the pipeline's time, plus what SRAM-bound tiles add
+                        busy += cnt * sh_a[combo]
+                        compute_ps += cnt * max(0.0, sram_ps - cyc * period)
+                    else:
+                        compute_ps += cnt * max(cyc * period, sram_ps)
                     tasks += cnt
+        if kind == 0 and pipelined:
+            busy += _pipeline_busy(row, R, L, T, base_f, base_p, base_d, rel, accumulate, resident, nv, var,
+                                   sh_e, sh_p, sh_a, sh_t, sh_d, lp, rk, mlev, tab)
+            compute_ps += busy * period
 
         # ---- time: the slowest of compute, each path and the DRAM, and the buffers' round trips -------
         # A single-buffered tile's load (or store) and its latency sit between the tasks that use it; the
@@ -518,6 +541,7 @@ def _evaluate_rows(rows, sizes, rel, bpe, bits_num, bits_den, roles, ops_per_poi
         summary[DRAM_BYTES] = dram_bytes
         summary[TASKS] = tasks
         summary[E_COMPUTE] = e_compute
+        summary[BUSY] = busy if kind == 0 and pipelined else compute_ps / period
 
 
 @njit(cache=True)

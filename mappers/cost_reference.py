@@ -19,7 +19,8 @@ from loomsim.mappers.cost_kernel import (FILLS, NCOUNT, RD_ACC, RD_BYTES, READS,
                                          XFER_IN, XFER_OUT)
 from loomsim.mappers.problem import KIND_SYSTOLIC, ROLE_BATCH, ROLE_K, ROLE_M, ROLE_N, EinsumProblem, Target
 from loomsim.mappers.space import Mapping
-from loomsim.simulator.systolic import tile_cycles, tile_traffic
+from loomsim.simulator.models import union_ps
+from loomsim.simulator.systolic import pipelined_run, tile_cycles, tile_traffic
 
 
 @dataclass(frozen=True)
@@ -194,3 +195,72 @@ def reference_counts(p: EinsumProblem, target: Target, mp: Mapping) -> tuple[np.
             for t, e in writes.items():
                 add(t, 0, UPDATES, WR_ACC, p.nbytes(t, e), e)
     return counts, cycles, groups
+
+
+def chained(p: EinsumProblem, target: Target, mp: Mapping, moves: list) -> bool:
+    """Whether the next compute group must wait for the previous one to finish (its last output to leave
+    the array), given the moves the walk made between them: what the lowering (`lower.py`) makes it depend
+    on, when every transfer that does not wait for that compute is done already (a fast memory).
+
+    It waits when it writes the same innermost output tile (no output move at level 0), when an input it
+    reads replaces a tile in a single-buffered level-0 slot (the slot's last reader is that compute), when
+    its output tile takes a single-buffered level-0 slot (freed by the store of the previous one), and
+    when it reloads partial sums over the link the previous output tile is stored through (the link
+    runs its transfers in program order, and that store waits for the compute).
+    """
+    out = p.T - 1
+    if not any(m.t == out and m.child == 0 and m.kind in ("start", "reload") for m in moves):
+        return True
+    for m in moves:
+        single = not (mp.db[m.child] >> m.t) & 1
+        if m.child == 0 and single and (m.kind == "fill" or (m.t == out and m.kind in ("start", "reload"))):
+            return True
+        if m.kind == "reload" and any(s.kind == "store" and s.child == m.child for s in moves):
+            return True
+    return False
+
+
+def reference_busy_cycles(p: EinsumProblem, target: Target, mp: Mapping) -> int:
+    """Cycles the unit is busy (the union of its tasks' intervals) for the walk's groups, timed as the
+    simulator's models time them (`SystolicArrayModel`, `VectorUnitModel`), with a memory fast enough
+    that no transfer delays a compute beyond what `chained` says.
+
+    Folds back to back (or a vector unit): each group lasts as long as its largest sub-tile. A
+    double-buffered array is a pipeline across groups: each instance continues its own run of folds
+    (boundary max(t, D + P)) unless the group is chained, when it starts after the previous group's
+    last output has left.
+    """
+    u = target.unit
+    pipelined = target.kind == KIND_SYSTOLIC and u.fold_pipelining == "double_buffered"
+    busy, moves = 0, []
+    pipes: dict = {}                 # instance -> (last fold's stream start, t, D)
+    release = finish = 0             # of the previous group
+    intervals = []
+    for ev in walk(p, target, mp):
+        if isinstance(ev, Move):
+            moves.append(ev)
+            continue
+        if not pipelined:
+            busy += max(unit_traffic(p, target, mp.swap, tile)[2] for tile in ev.tiles)
+            continue
+        chain = bool(pipes) and chained(p, target, mp, moves)
+        moves = []
+        ready = finish if chain else 0
+        now = max(release, ready)
+        begin, release, finish = None, now, now
+        for i, tile in enumerate(ev.tiles):
+            bm, m, n, k = gemm_dims(p, mp.swap, tile.extents)
+            run = pipelined_run(u.dataflow, u.rows, u.cols, m, n, k, bm)
+            p0 = run.first_preload
+            if i not in pipes:
+                load, s0 = now, now + p0
+            else:
+                last_s, last_t, last_d = pipes[i]
+                load = max(ready, last_s)
+                s0 = max(load + p0, last_s + max(last_t, last_d + p0), now)
+            base = s0 - p0
+            pipes[i] = (base + run.stream_end - run.stream, run.stream, run.last_drain)
+            begin = load if begin is None else min(begin, load)
+            release, finish = max(release, base + run.stream_end), max(finish, base + run.total)
+        intervals.append((begin, finish))
+    return union_ps(intervals) if pipelined else busy

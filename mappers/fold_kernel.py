@@ -37,8 +37,11 @@ def _fold(dataflow, rows, cols, m, n, k, rs, cs):
 
 
 @njit(cache=True, inline="always")
-def _pipelined(dataflow, rows, cols, m, n, k, bm, rs, cs):
-    """Cycles of bm GEMM tiles run as one double-buffered run (`simulator/systolic.py`'s closed form).
+def _pipe(dataflow, rows, cols, m, n, k, bm, rs, cs):
+    """One double-buffered run of bm GEMM tiles (`simulator/systolic.py`'s closed form), as what the next
+    task in the array's pipeline needs: (E, P0, A, t, D) = the run's cycles, its first fold's preload, the
+    cycles from its first fold's stream start to its last fold's, the vectors each fold streams, and the
+    last fold's drain (os: its rows; ws, is: 0).
 
     Folds go rows rank outer, columns rank inner, full pieces before the partial one. A boundary into
     a fold costs max(t, D_prev + P) (ws, is: P = r, D = 0; os: P = 0, D = r); the run ends at the
@@ -74,7 +77,14 @@ def _pipelined(dataflow, rows, cols, m, n, k, bm, rs, cs):
             end = max(end, start + (nr * nc - 1) * step + t + r + cp - 2 + d)
         s = start + (nr * nc - 1) * step
         prev_d = d
-    return end + (bm - 1) * (s - first_p + max(t, prev_d + first_p))
+    period = s - first_p + max(t, prev_d + first_p)      # one repetition's advance, into the next one
+    return end + (bm - 1) * period, first_p, s - first_p + (bm - 1) * period, t, prev_d
+
+
+@njit(cache=True, inline="always")
+def _pipelined(dataflow, rows, cols, m, n, k, bm, rs, cs):
+    """Cycles of bm GEMM tiles run as one double-buffered run."""
+    return _pipe(dataflow, rows, cols, m, n, k, bm, rs, cs)[0]
 
 
 @njit(cache=True)
