@@ -69,8 +69,9 @@ double_buffered: every PE holds two banks of the stationary operand; the data ca
   Named simplifications: when a shorter partial fold follows a taller one, their outputs may leave one
   column in the same cycle from different rows (assumed accepted, as if every row had an output tap,
   consistently with the per-fold r-row fill); a preload could legally start one cycle earlier than
-  L_{f+1} = s_f in rare alternations of t and r (not modelled); runs end at a task (MatmulTile)
-  boundary: consecutive tasks overlap their wavefronts in the simulator (SystolicArrayModel) and in the mapper (mappers/pipeline_kernel.py).
+  L_{f+1} = s_f in rare alternations of t and r (not modelled). The form covers one task (a
+  MatmulTile); across tasks the simulator (SystolicArrayModel) pipelines the same way, and the mapper
+  costs that (mappers/pipeline_kernel.py).
 `tests/test_systolic.py` checks both modes cycle by cycle against `tests/systolic_rtl.py`.
 """
 from __future__ import annotations
