@@ -33,7 +33,7 @@ def register(sub) -> None:
     main.add_argument("--systems", default=None,
                       help="comma-separated systems (default neupims,npu_only,npu_pim_blocked,gpu_only)")
     main.add_argument("--measure", type=int, default=None, help="measured iterations per system (default 2)")
-    main.add_argument("--warmup", type=int, default=None, help="warm-up iterations per system (default 1)")
+    main.add_argument("--warmup", type=int, default=None, help="warm-up iterations per system (default 0: simulated time carries no state between iterations)")
     main.add_argument("--quick", action="store_true",
                       help="a small version (batch 16, one measured iteration after 512 fast-forwarded ones) to try things out")
     p.add_argument("--objective", default="latency", choices=["latency", "energy", "edp"],

@@ -266,7 +266,7 @@ def serve(name: str, setup: dict, progress=None, keep: dict | None = None):
 # longest request a trace can hold (max_total), so every slot has turned over.
 # max_total: contexts are capped at 2,048 tokens (get_distributions.py ModelConfig.max_seq_len).
 DEFAULT = {"model": "gpt3-7b-neupims", "tp": 4, "batch": 256, "dataset": "sharegpt", "seed": 0, "fast_forward": 2048,
-           "max_total": 2048, "warmup": 1, "measure": 2, "systems": ["neupims", "npu_only", "npu_pim_blocked", "gpu_only"]}
+           "max_total": 2048, "warmup": 0, "measure": 2, "systems": ["neupims", "npu_only", "npu_pim_blocked", "gpu_only"]}
 
 
 def compare(setup: dict, progress=None):
