@@ -72,7 +72,7 @@ class DramEngine:
         self.commands = 0
         self.pim_ids: list[dict[int, int]] = [{} for _ in range(self.channels)]  # ring position -> op id
         self.pim_done: dict[int, int] = {}
-        # (field order, counts, log2 counts, atom, log2 atom) for kernel_io, then the bank strides
+        # (field order, counts, log2 counts, bit positions, atom, log2 atom) for kernel_io, then bank strides
         self._decode = (*self.map.kernel_args(), np.int64(self.map.banks_per_rank), np.int64(self.map.banks_per_group))
 
     # ---- submitting work -----------------------------------------------------------------------
@@ -113,7 +113,7 @@ class DramEngine:
     def channel_counts(self, addr: np.ndarray) -> np.ndarray:
         """Requests of `addr` (an int64 array) per channel."""
         counts = np.zeros(self.channels, dtype=np.int64)
-        channel_counts(addr, *self._decode[:5], counts)
+        channel_counts(addr, *self._decode[:6], counts)
         return counts
 
     def _reserve_fifo(self, need: int) -> None:

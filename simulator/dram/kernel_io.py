@@ -15,11 +15,16 @@ CH, RA, BG, BA, RO, CO = range(6)
 
 
 @tiny
-def decode(addr, order, count, shift, atom, atom_sh):
-    """(channel, rank, bank group, bank, row, column) of a byte address, as `mapping.AddressMap.decode`:
-    the access index is peeled field by field, least significant first (`order`), each field the
-    remainder by its count. A power-of-two count (`shift[f]` >= 0) is a mask and a shift; any other one
-    costs a division, so a 40-channel map pays one per request and a power-of-two map none."""
+def decode(addr, order, count, shift, pos, atom, atom_sh):
+    """(channel, rank, bank group, bank, row, column) of a byte address, as `mapping.AddressMap.decode`.
+    When every count is a power of two (`pos[f]`, a field's bit position, is then >= 0 for all), each
+    field is a shift and a mask. Otherwise the access index is peeled field by field, least significant
+    first (`order`), each field the remainder by its count: a power-of-two count (`shift[f]` >= 0) is a
+    mask and a shift, any other costs one division (a 40-channel map: one per request)."""
+    if pos[0] >= 0:
+        a = addr >> atom_sh
+        return ((a >> pos[CH]) & (count[CH] - 1), (a >> pos[RA]) & (count[RA] - 1), (a >> pos[BG]) & (count[BG] - 1),
+                (a >> pos[BA]) & (count[BA] - 1), (a >> pos[RO]) & (count[RO] - 1), (a >> pos[CO]) & (count[CO] - 1))
     a = addr >> atom_sh if atom_sh >= 0 else addr // atom
     ch = ra = bg = ba = ro = co = np.int64(0)
     for j in range(6):
@@ -49,14 +54,14 @@ def decode(addr, order, count, shift, atom, atom_sh):
 
 
 @entry
-def channel_counts(addr, order, count, shift, atom, atom_sh, counts):
+def channel_counts(addr, order, count, shift, pos, atom, atom_sh, counts):
     """Add to `counts[c]` the requests of `addr` that go to channel c."""
     for i in range(addr.shape[0]):
-        counts[decode(addr[i], order, count, shift, atom, atom_sh)[0]] += 1
+        counts[decode(addr[i], order, count, shift, pos, atom, atom_sh)[0]] += 1
 
 
 @entry
-def enqueue(st, order, count, shift, atom, atom_sh, bpr, bpg, last_arrival, addr, write, arrival, first_id):
+def enqueue(st, order, count, shift, pos, atom, atom_sh, bpr, bpg, last_arrival, addr, write, arrival, first_id):
     """Decode byte addresses (see `decode`) and append each request to its channel's arrival ring, which
     must have room. `write` and `arrival` hold one value per request, or one for all. Returns -1, or the
     index of the first request that arrives before an earlier one of its channel (nothing is appended
@@ -64,7 +69,7 @@ def enqueue(st, order, count, shift, atom, atom_sh, bpr, bpg, last_arrival, addr
     cap = st.fifo.shape[1]
     one_w, one_a = write.shape[0] == 1, arrival.shape[0] == 1
     for i in range(addr.shape[0]):
-        c, ra, bg, ba, ro, co = decode(addr[i], order, count, shift, atom, atom_sh)
+        c, ra, bg, ba, ro, co = decode(addr[i], order, count, shift, pos, atom, atom_sh)
         arr = arrival[0] if one_a else arrival[i]
         if arr < last_arrival[c]:
             return i

@@ -57,14 +57,18 @@ class AddressMap:
             n *= c
         return n
 
-    def kernel_args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.int64, np.int64]:
-        """What `kernel_io.decode` needs: field indices (into FIELDS) least significant first, the
-        count and log2 count (-1 if not a power of two) of each field in FIELDS order, the atom and
-        its log2 (or -1)."""
+    def kernel_args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.int64, np.int64]:
+        """What `kernel_io.decode` needs: field indices (into FIELDS) least significant first; in FIELDS
+        order, each field's count, log2 count (-1 if not a power of two) and bit position (all -1 unless
+        the atom and every count are powers of two); the atom and its log2 (or -1)."""
         order = np.array([FIELDS.index(f) for f in reversed(self.order)], dtype=np.int64)
         count = np.array([self.count[f] for f in FIELDS], dtype=np.int64)
         shift = np.array([log2_or_minus_one(self.count[f]) for f in FIELDS], dtype=np.int64)
-        return order, count, shift, np.int64(self.atom), np.int64(log2_or_minus_one(self.atom))
+        atom_sh = log2_or_minus_one(self.atom)
+        pos = np.array([log2_or_minus_one(self.stride[f]) for f in FIELDS], dtype=np.int64)
+        if atom_sh < 0 or (shift < 0).any():
+            pos[:] = -1
+        return order, count, shift, pos, np.int64(self.atom), np.int64(atom_sh)
 
     def field(self, addr, name: str) -> np.ndarray:
         a = np.asarray(addr, dtype=np.int64) // self.atom
