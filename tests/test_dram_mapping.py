@@ -75,3 +75,13 @@ def test_kernel_decode_equals_the_numpy_decode(org, mapping):
         assert np.array_equal(fifo["id"], mine)
         assert np.array_equal(fifo["bank"], bank[mine]) and np.array_equal(fifo["row"], row[mine])
         assert np.array_equal(fifo["col"], col[mine])
+
+
+@pytest.mark.bench
+def test_bench_dram_decode_reports_rates_and_ratios_to_hbm2():
+    from loomsim.simulator.bench import dram_decode
+    frame = dram_decode(quick=True)
+    print(frame.to_string())
+    rates = frame[frame.stat == "requests_per_second"]["value"]
+    ratios = frame[frame.stat == "ratio_vs_HBM2"].set_index("case")["value"]
+    assert (rates > 0).all() and ratios["HBM2 seq"] == 1 and ratios["HBM2 random"] == 1
