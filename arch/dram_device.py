@@ -370,16 +370,18 @@ def check_device(org: DramOrganisation, timing: DramTiming, controller: DramCont
                  pim: DramPim, tck_ps: int, power, energy) -> list[tuple[str, str, str]]:
     """Whole-device consistency problems as (section.key, message, expected)."""
     out = []
-    for key in ("channels", "ranks", "bankgroups", "banks_per_group", "rows"):
+    # channels, rows and columns may be any count (the address map is mixed-radix); the engine finds a
+    # bank's group and rank by shifting its channel-local index, so the bank counts must be powers of two
+    for key in ("ranks", "bankgroups", "banks_per_group"):
         if not _is_pow2(getattr(org, key)):
-            out.append((f"organisation.{key}", f"{getattr(org, key)} is not a power of two, so the address "
-                        "mapping cannot give it a bit field.", "a power of two"))
+            out.append((f"organisation.{key}", f"{getattr(org, key)} is not a power of two; the engine locates a "
+                        "bank's group and rank by bit shifts of its index in the channel.", "a power of two"))
     atom = org.bus_width // 8 * org.burst_length
     if org.bus_width % 8 or atom == 0:
         out.append(("organisation.bus_width", f"{org.bus_width} bits is not a whole number of bytes.", "a multiple of 8"))
-    elif org.row_size % atom or not _is_pow2(org.row_size // atom):
-        out.append(("organisation.row_size", f"{org.row_size} B is not a power-of-two number of {atom}-byte accesses.",
-                    f"a power-of-two multiple of {atom} B"))
+    elif org.row_size % atom:
+        out.append(("organisation.row_size", f"{org.row_size} B is not a whole number of {atom}-byte accesses "
+                    f"(bus_width / 8 x burst_length).", f"a multiple of {atom} B"))
     if org.device_width is not None and org.bus_width % org.device_width:
         out.append(("organisation.device_width", f"{org.device_width} does not divide the {org.bus_width}-bit bus.",
                     "a divisor of bus_width"))

@@ -58,6 +58,37 @@ def dram(quick: bool = False, preset: str = "HBM2") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["case", "stat", "unit", "value"])
 
 
+@benchmark("dram_decode", "DRAM address decode: requests queued per second (DramEngine.submit), a power-of-two "
+                          "map (HBM2) against the A100's 40 channels (HBM2-A100)")
+def dram_decode(quick: bool = False) -> pd.DataFrame:
+    """Median of 5 submissions of n sequential and n random addresses into an engine with room for all
+    (decode, count per channel, append to the arrival rings); nothing is simulated. The ratio is each
+    case's rate over HBM2's of the same pattern."""
+    from loomsim.arch.dram_presets import load_device
+    from loomsim.simulator.dram.engine import DramEngine
+
+    n = 1 << (17 if quick else 20)
+    rates, rows = {}, []
+    for preset in ("HBM2", "HBM2-A100"):
+        device = load_device(preset)
+        DramEngine(device).submit(_requests("seq", device, 1000), 0, 0)     # compile outside the timing
+        for kind in ("seq", "random"):
+            addr = _requests(kind, device, n)
+            fifo = 1 << int(DramEngine(device).channel_counts(addr).max()).bit_length()   # rings with room
+            walls = []
+            for _ in range(5):
+                e = DramEngine(device, fifo=fifo)
+                e.st.fifo[:] = 0                 # touch the rings' pages outside the timing
+                t0 = time.perf_counter()
+                e.submit(addr, 0, 0)
+                walls.append(time.perf_counter() - t0)
+            rates[preset, kind] = n / float(np.median(walls))
+            case = f"{preset} {kind}"
+            rows += [(case, "requests_per_second", "1/s", rates[preset, kind]),
+                     (case, "ratio_vs_HBM2", "ratio", rates[preset, kind] / rates["HBM2", kind])]
+    return pd.DataFrame(rows, columns=["case", "stat", "unit", "value"])
+
+
 def _overlap_run(device, n: int, kind: str, seed: int = 3):
     """One requester submits `n` streams (1 KiB each, or, for kind "pim", every fourth a GEMV bundle on a
     random channel), one per cycle and without waiting, then waits for all: the DRAM falls behind, so

@@ -48,10 +48,17 @@ def test_device_file_errors_name_file_line_and_the_closest_key(tmp_path):
 
 def test_device_consistency_problems_point_at_the_value(tmp_path):
     f = tmp_path / "my.yaml"
-    f.write_text("name: x\nbase: HBM2\norganisation:\n  rows: 1000\n")
+    f.write_text("name: x\nbase: HBM2\norganisation:\n  bankgroups: 3\n  row_size: 1000B\n")
     with pytest.raises(ConfigError) as exc:
         load_device(str(f))
-    assert f"{f}:4: organisation.rows: 1000 is not a power of two" in str(exc.value)
+    assert f"{f}:4: organisation.bankgroups: 3 is not a power of two" in str(exc.value)
+    assert f"{f}:5: organisation.row_size: 1000 B is not a whole number of 64-byte accesses" in str(exc.value)
+
+
+def test_channels_rows_and_columns_may_be_any_count():
+    d = load_device("HBM2", {"organisation": {"channels": 40, "rows": 1000, "row_size": "960B"}})
+    assert (d.org.channels, d.org.rows, d.columns) == (40, 1000, 15)
+    assert d.capacity == 40 * 32 * 1000 * 960
 
 
 def test_unknown_preset_suggests_the_closest():

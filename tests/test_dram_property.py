@@ -73,3 +73,22 @@ def test_kernel_and_reference_agree_with_pim_bundles(trace, mode, refresh, bundl
     k, r, kd, rd = both(dev, addr, np.array(write), np.sort(np.array(arrival)), made)
     assert k == r
     assert kd == rd
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trace=st.integers(min_value=1, max_value=60).flatmap(lambda n: st.tuples(
+           st.lists(st.integers(0, 2 * 40 * 8 * 48 * 16 - 1), min_size=n, max_size=n),   # twice the span
+           st.lists(st.booleans(), min_size=n, max_size=n),
+           st.lists(st.integers(0, 4000), min_size=n, max_size=n))),
+       mapping=st.sampled_from(["rorabgbachco", "rochrababgco", "chrobabgraco", "RoBaRaCoCh", "ChRaBaRoCo"]),
+       page=st.sampled_from(["open", "closed"]),
+       refresh=st.sampled_from(["all_bank", "none"]))
+def test_kernel_and_reference_agree_with_40_channels(trace, mapping, page, refresh):
+    """The A100's channel count (and a row count that is no power of two): mixed-radix decode in both."""
+    dev = load_device("HBM2", {"organisation": {**SMALL["organisation"], "channels": 40, "rows": 48},
+                               "controller": {"address_mapping": mapping, "page_policy": page, "refresh": refresh}})
+    words, write, arrival = trace
+    addr = np.array(words, dtype=np.int64) * dev.atom
+    k, r, kd, rd = both(dev, addr, np.array(write), np.sort(np.array(arrival)))
+    assert k == r
+    assert kd == rd

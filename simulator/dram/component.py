@@ -38,7 +38,6 @@ import simpy
 from loomsim.arch.dram_device import DramDevice
 from loomsim.simulator.dram.energy import EnergyReport
 from loomsim.simulator.dram.engine import DramEngine, simplifications
-from loomsim.simulator.dram.kernel_io import channel_counts
 from loomsim.simulator.dram.lookahead import Lookahead
 from loomsim.simulator.dram.pim import PimBundle
 from loomsim.simulator.dram.state import INF
@@ -159,10 +158,7 @@ class DramSystem:
         sub.request_done = sub.real
         if ids.size:
             self.streams.add(sub)
-            pos, width, shift, span_mask = self.engine._decode[:4]
-            counts = np.zeros(self.engine.channels, dtype=np.int64)
-            channel_counts(addr, pos, width, shift, span_mask, counts)
-            self._touch(np.flatnonzero(counts), "f", tails)
+            self._touch(np.flatnonzero(self.engine.channel_counts(addr)), "f", tails)
         return self._submitted(sub)
 
     def bundle(self, bundle: PimBundle) -> simpy.Event:

@@ -72,11 +72,8 @@ class DramEngine:
         self.commands = 0
         self.pim_ids: list[dict[int, int]] = [{} for _ in range(self.channels)]  # ring position -> op id
         self.pim_done: dict[int, int] = {}
-        m = self.map
-        self._decode = (np.array([m.pos[f] for f in ("ch", "ra", "bg", "ba", "ro", "co")], dtype=np.int64),
-                        np.array([m.width[f] for f in ("ch", "ra", "bg", "ba", "ro", "co")], dtype=np.int64),
-                        np.int64(m.shift), np.int64(m.span - 1), np.int64(m.banks_per_rank),
-                        np.int64(m.banks_per_group))
+        # (field order, counts, log2 counts, bit positions, atom, log2 atom) for kernel_io, then bank strides
+        self._decode = (*self.map.kernel_args(), np.int64(self.map.banks_per_rank), np.int64(self.map.banks_per_group))
 
     # ---- submitting work -----------------------------------------------------------------------
 
@@ -96,9 +93,7 @@ class DramEngine:
         if arrival.min() < self.horizon:
             raise LoomError(f"a request arrives at cycle {int(arrival.min())}, before cycle {self.horizon}, up to "
                             "which the engine has already run; submit before running past its arrival.")
-        pos, width, shift, span_mask = self._decode[:4]
-        per_channel = np.zeros(self.channels, dtype=np.int64)
-        channel_counts(addr, pos, width, shift, span_mask, per_channel)
+        per_channel = self.channel_counts(addr)
         ch = self.st.ch
         self._reserve_fifo(int((ch["ftail"] - ch["fhead"] + per_channel).max()))
         st = self.st
@@ -114,6 +109,12 @@ class DramEngine:
         self.last_arrival = last
         self.next_id += n
         return ids
+
+    def channel_counts(self, addr: np.ndarray) -> np.ndarray:
+        """Requests of `addr` (an int64 array) per channel."""
+        counts = np.zeros(self.channels, dtype=np.int64)
+        channel_counts(addr, *self._decode[:6], counts)
+        return counts
 
     def _reserve_fifo(self, need: int) -> None:
         st = self.st
