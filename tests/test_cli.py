@@ -105,4 +105,4 @@ def test_main_job_quick_prints_the_comparison_and_never_overwrites_the_report(tm
     assert (tmp_path / "report.html").exists()
     again = loom("run", "--quick", "--systems", "npu_only", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert (tmp_path / "report-1.html").exists()
+    assert (tmp_path / "report-2.html").exists() and "report-2.html" in again.stdout
