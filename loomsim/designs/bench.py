@@ -38,17 +38,25 @@ def split_profile(stats: pstats.Stats) -> dict[str, float]:
     return out
 
 
-def _active(batch: int, seed: int = 0):
+def _active(batch: int, seed: int = 0, fast_forward: int = 2048):
+    """The batch of the main job: the steady state of continuous batching (see simulator/serving.py)."""
+    from loomsim.designs.neupims import DEFAULT, trace_size
+    from loomsim.simulator.serving import StepResult, serve_decode
     from loomsim.workloads.serving import requests
-    trace = requests(batch, rng=seed, dataset_name="sharegpt")
-    return [(int(r.request), int(r.input_len)) for r in trace.itertuples()]
+    setup = {**DEFAULT, "batch": batch, "fast_forward": fast_forward}
+    trace = requests(trace_size(setup), rng=seed, dataset_name="sharegpt", max_total=DEFAULT["max_total"])
+    seen = []
+    serve_decode(trace, batch, lambda active: seen.append(list(active)) or StepResult(1.0), warmup=0, measure=1,
+                 fast_forward=fast_forward)
+    return seen[0]
 
 
 @benchmark("neupims", "NeuPIMs serving: wall time of one decode iteration per system, and its split "
                       "between mapping, the DRAM engine, workload building and SimPy/component models")
 def neupims(quick: bool = False, batch: int | None = None,
             systems: tuple[str, ...] = ("neupims", "npu_only", "npu_pim_blocked", "gpu_only")) -> pd.DataFrame:
-    """Per system: a first iteration (mapping searches included), then a second one of the same batch
+    """Per system, on the main job's steady-state batch: a first iteration (mapping searches included), then a
+    second one of the same batch
     one token later, timed plainly (`wall_s`) and then again under cProfile for the split (profiling
     inflates Python-heavy parts more than numba ones, so the split is indicative; the plain time is the
     figure to quote). Also simulated picoseconds per wall second and tasks per wall second."""
