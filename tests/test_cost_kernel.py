@@ -43,6 +43,16 @@ def space_of(name, dataflow="ws", pipelining="none"):
     return MapSpace(EinsumProblem.from_einsum(c, c.einsums[0]), target)
 
 
+def assert_kernel_matches_walker(space, cm, rows):
+    """The numba kernel's counts, compute cycles and task groups equal the literal loop-nest walk's."""
+    for row in rows:
+        mp = space.mapping(row)
+        counts, cycles, groups = reference_counts(space.problem, space.target, mp)
+        cost = cm.cost(row)
+        assert np.array_equal(counts, cost.counts), mp
+        assert (cycles, groups) == (cost.compute_cycles, cost.tasks), mp
+
+
 @pytest.mark.parametrize("pipelining", ["none", "double_buffered"])
 @pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
 @pytest.mark.parametrize("name", list(EINSUMS))
@@ -58,12 +68,7 @@ def test_kernel_counts_equal_the_loop_nest_walker_on_random_mappings(name, dataf
     reason = cm.evaluate(rows)[0]
     legal = np.nonzero(reason == 0)[0][:70]
     assert len(legal) == 70
-    for i in legal:
-        mp = space.mapping(rows[i])
-        counts, cycles, groups = reference_counts(space.problem, space.target, mp)
-        cost = cm.cost(rows[i])
-        assert np.array_equal(counts, cost.counts), mp
-        assert (cycles, groups) == (cost.compute_cycles, cost.tasks), mp
+    assert_kernel_matches_walker(space, cm, rows[legal])
 
 
 def test_at_least_200_random_mappings_are_checked_per_einsum_kind():

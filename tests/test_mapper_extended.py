@@ -9,12 +9,11 @@ import pytest
 
 from loomsim.arch import parse_arch
 from loomsim.mappers import CostModel, EinsumProblem, MapSpace, Mapping, Program, Target
-from loomsim.mappers.cost_reference import reference_counts
 from loomsim.mappers.lower import lower
 from loomsim.simulator import simulate
 from loomsim.workloads import Cascade
 
-from test_cost_kernel import THREE_LEVEL  # noqa: E402  (tests/ is on the path: conftest)
+from test_cost_kernel import THREE_LEVEL, assert_kernel_matches_walker  # noqa: E402  (tests/ is on the path: conftest)
 
 # The kernel tests' three levels, roomier so that one tile can hold each whole problem, with bf16 vector energy.
 ARCH = (THREE_LEVEL.replace("DF", "ws").replace("4KiB", "8KiB").replace("16KiB", "64KiB")
@@ -65,12 +64,7 @@ def test_kernel_counts_equal_the_walker_for_extended_accesses(name):
     rows = space.decode(space.sample_digits(np.random.default_rng(3), 400))
     legal = np.nonzero(cm.evaluate(rows)[0] == 0)[0][:25]
     assert len(legal) == 25
-    for i in legal:
-        mp = space.mapping(rows[i])
-        counts, cycles, groups = reference_counts(space.problem, space.target, mp)
-        cost = cm.cost(rows[i])
-        assert np.array_equal(counts, cost.counts), mp
-        assert (cycles, groups) == (cost.compute_cycles, cost.tasks), mp
+    assert_kernel_matches_walker(space, cm, rows[legal])
 
 
 @pytest.mark.parametrize("name", list(CASES))
