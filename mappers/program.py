@@ -4,6 +4,12 @@ The mapper decides everything (tiling, order, buffering, placement); the simulat
 times. Buffer reuse is expressed as dependencies: a load into a buffer slot waits for the task that
 last used the slot. Tasks are listed in one global order in which every dependency comes first; each
 unit runs its own tasks in that order, which cannot deadlock.
+
+A unit may have several issue queues (a task's `queue`, default ""): it takes the tasks of each queue
+in program order, and a task waiting for its dependencies holds back only its own queue, as an NPU's
+separate instruction queues do (NeuPIMs' core keeps one load and one execute queue for the systolic
+arrays and another pair for PIM). The component's capacity is still one: its model serialises the
+work of its queues.
 """
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ class Transfer:
     row_bytes: int = 0
     stride: int = 0
     kind: str = field(default="transfer", init=False)
+    queue: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class MatmulTile:
     kind: str = field(default="matmul", init=False)
     batch: int = 1
     parts: tuple[tuple[int, int, int, int], ...] = ()
+    queue: str = ""
 
     def pieces(self) -> tuple[tuple[int, int, int, int], ...]:
         """(batch, m, n, k) per array the tile runs on."""
@@ -90,6 +98,7 @@ class VectorOp:
     reads: tuple[tuple[str, int], ...] = ()
     writes: tuple[tuple[str, int], ...] = ()
     parts: tuple[int, ...] = ()
+    queue: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,7 @@ class PimTask:
     bundle: Any
     label: str = ""
     kind: str = field(default="pim", init=False)
+    queue: str = ""
 
 
 Task = Union[Transfer, MatmulTile, VectorOp, PimTask]
@@ -129,6 +139,13 @@ class Program:
         out: dict[str, list[Task]] = {}
         for t in self.tasks:
             out.setdefault(t.unit, []).append(t)
+        return out
+
+    def by_queue(self) -> dict[tuple[str, str], list[Task]]:
+        """Tasks of each (unit, issue queue), in program order."""
+        out: dict[tuple[str, str], list[Task]] = {}
+        for t in self.tasks:
+            out.setdefault((t.unit, t.queue), []).append(t)
         return out
 
     def __len__(self) -> int:

@@ -1,7 +1,8 @@
 """The SimPy engine: runs a `Program` on the components of an `ArchSpec`, one event per task.
 
-Time is integer picoseconds. Each executing unit is a SimPy process that takes its tasks in program
-order, waits for their dependencies, and hands each to its component model. The engine decides
+Time is integer picoseconds. Each issue queue of an executing unit (most units have one) is a SimPy
+process that takes its tasks in program order, waits for their dependencies, and hands each to its
+component model, which shares the unit among its queues. The engine decides
 nothing about the schedule; it only executes and times what the mapper wrote.
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ def simulate(arch: ArchSpec, program: Program, workload: str = "") -> SimResult:
                 yield env.all_of(pending)
             yield from model.execute(task, done[task.id])
 
-    for unit, tasks in program.by_unit().items():
+    for (unit, _queue), tasks in program.by_queue().items():
         env.process(unit_loop(unit, tasks))
     env.run()
     stuck = [t for t in program.tasks if not done[t.id].triggered]

@@ -52,6 +52,9 @@ class ComponentModel:
         self.port_busy_ps = 0          # busy time charged directly (an SRAM's port time)
         self.intervals: list[tuple[int, int]] = []
         self.counts: Counter = Counter()
+        # when the unit can take the next task: with one issue queue the queue's own process already
+        # waits for the previous task; with several, each queue's next task starts no earlier than this
+        self.free_at = 0
 
     @property
     def name(self) -> str:
@@ -250,11 +253,14 @@ class LinkModel(ComponentModel):
         bw = min(self.spec.bandwidth, src.bandwidth, dst.bandwidth)
         occupancy = -(-task.nbytes * PS_PER_S // int(bw)) if task.nbytes else 0
         latency = self.spec.latency_ps() + sum(m.latency_ps for m in (src, dst) if isinstance(m, DramModel))
+        while self.free_at > env.now:            # another issue queue's transfer holds the link
+            yield env.timeout(self.free_at - env.now)
         buses = [m.bus for m in (src, dst) if isinstance(m, DramModel)]
         requests = [bus.request() for bus in buses]
         for req in requests:
             yield req
         start = env.now
+        self.free_at = max(self.free_at, start + occupancy)
         yield env.timeout(occupancy)
         for bus, req in zip(buses, requests):
             bus.release(req)
@@ -278,10 +284,13 @@ class LinkModel(ComponentModel):
         requests outstanding). The transfer is done when its last request is, and not before the link
         has moved its bytes."""
         env = self.ctx.env
-        start = env.now
         other = dst if dram is src else src
         bw = min(self.spec.bandwidth, other.bandwidth)
         occupancy = -(-task.nbytes * PS_PER_S // int(bw)) if task.nbytes else 0
+        start = max(env.now, self.free_at)       # after another issue queue's transfer has moved
+        self.free_at = start + occupancy
+        if start > env.now:
+            yield env.timeout(start - env.now)
         event = dram.stream(task, write=dram is dst) if task.nbytes else None
         if occupancy:
             yield env.timeout(occupancy)
@@ -343,6 +352,9 @@ class SystolicArrayModel(ComponentModel):
 
     def execute(self, task, done):
         env, spec = self.ctx.env, self.spec
+        if task.queue:
+            raise LoomError(f"task {task.id} ({task.label}) names issue queue '{task.queue}', but a systolic array "
+                            "runs one instruction stream (its folds pipeline across consecutive tasks).")
         sram = self.ctx.models[task.sram]
         nb = self.ctx.nbytes
         pieces = task.pieces()
@@ -435,7 +447,7 @@ class VectorUnitModel(ComponentModel):
                             f"has count {spec.count}.")
         per_cycle = spec.lanes * spec.ops_per_cycle
         cycles = max(-(-e * task.ops // per_cycle) for e in pieces)
-        start, end = ps_of_cycles(env.now, cycles, spec.clock)
+        start, end = ps_of_cycles(max(env.now, self.free_at), cycles, spec.clock)
         if task.sram:
             sram = self.ctx.models[task.sram]
             nb = self.ctx.nbytes
@@ -446,6 +458,7 @@ class VectorUnitModel(ComponentModel):
                 end = sram_end
             for action, t, b in moved:
                 sram.access(action, t, b)
+        self.free_at = end
         yield env.timeout(end - env.now)
         self.mark_busy(start, end)
         self.add("op", "", ops, "op")

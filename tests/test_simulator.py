@@ -187,3 +187,54 @@ def test_result_file_that_is_not_a_result(tmp_path):
     p.write_text('{"a": 1}')
     with pytest.raises(LoomError, match="not a Loom result"):
         SimResult.from_json(p)
+
+
+# ---- issue queues: a unit takes each queue's tasks in program order, one task at a time overall ----
+
+def _queue_program(second_queue: str):
+    """A 4096-byte load, a vector op that needs it, and an independent vector op listed after it."""
+    load = Transfer(0, "mem->buf", (), "A", "mem", "buf", 4096, "load")
+    waits = VectorOp(1, "vec", (0,), elements=64, ops=1, label="needs the load")
+    free = VectorOp(2, "vec", (), elements=64, ops=1, label="independent", queue=second_queue)
+    return Program((load, waits, free), {"A": "fp32"})
+
+
+def test_a_task_on_its_own_queue_does_not_wait_behind_another_queues_dependency():
+    a = arch()
+    load_end = math.ceil(4096 * 1e12 / 10e9) + 50_000          # peak bandwidth + the DRAM latency
+    load_end = math.ceil(load_end / 1000) * 1000               # the op starts on the next clock edge
+    op = 2 * 1000                                              # 64 x 1 ops at 16 lanes x 2 per cycle, 1 GHz
+    one = simulate(a, _queue_program(""))
+    two = simulate(a, _queue_program("side"))
+    start = lambda r, i: r.tasks["start_ps"][r.tasks["id"].index(i)]
+    assert start(one, 2) == load_end + op                      # in order: behind the op that waits
+    assert start(two, 2) == 0                                  # its own queue: at once
+    assert one.total_ps == load_end + 2 * op
+    assert two.total_ps == load_end + op                       # it ran in the load's shadow
+
+
+def test_queues_of_one_unit_share_it_one_task_at_a_time():
+    a = arch()
+    ops = tuple(VectorOp(i, "vec", (), elements=6400, ops=1, label=f"op {i}", queue=q)
+                for i, q in enumerate(("", "side", "", "side")))
+    r = simulate(a, Program(ops, {}))
+    per = 200 * 1000                                           # 6400 ops / 32 per cycle at 1 GHz
+    assert r.total_ps == 4 * per
+    iv = sorted(zip(r.tasks["start_ps"], r.tasks["end_ps"]))
+    assert all(e0 <= s1 for (_, e0), (s1, _) in zip(iv, iv[1:]))  # never two at once
+
+
+def test_queues_share_a_links_bandwidth():
+    a = arch()
+    per = math.ceil(4096 * 1e12 / 10e9)
+    tasks = tuple(Transfer(i, "mem->buf", (), "A", "mem", "buf", 4096, f"load {i}", queue=("", "side")[i % 2])
+                  for i in range(6))
+    r = simulate(a, Program(tasks, {"A": "fp32"}))
+    assert r.total_ps == 6 * per + 50_000                      # as one queue: peak bandwidth, one latency
+
+
+def test_a_systolic_array_has_one_instruction_stream():
+    a = arch()
+    tile = MatmulTile(0, "pe", (), 8, 8, 8, "A", "B", "Z", "buf", queue="side")
+    with pytest.raises(LoomError, match="one instruction stream"):
+        simulate(a, Program((tile,), {"A": "fp32", "B": "fp32", "Z": "fp32"}))
