@@ -69,6 +69,15 @@ class PimAttention:
     heads: int                # query heads of this device (tensor-parallel shard)
     head_dim: int
     elem_bytes: int = 2
+    vector_units: int = 1     # identical units of `vector`: a request's softmax runs its heads across them
+    # The NPU's PIM side issues from queues of its own (NeuPIMs' core keeps a load and an execute queue
+    # for PIM beside the systolic arrays' pair, src/NeuPIMSCore.cc, and a PIM request queue per channel),
+    # so attention's transfers and softmax never wait behind the GEMMs' loads or vector work, nor hold
+    # them back, and one channel's attention never waits behind another's: queue "<queue>:ch<n>".
+    queue: str = "pim"
+
+    def queue_of(self, channel: int) -> str:
+        return f"{self.queue}:ch{channel}"
 
     @property
     def page(self) -> int:
@@ -90,9 +99,10 @@ def attention_tasks(pa: PimAttention, requests: Sequence[tuple[int, int, int]], 
     With `kv_append`, the new token's key and value are written into the request's cache first (the
     value one burst per transposed row: the layout's cost); without, the cache is taken as filled.
 
-    Returns (tasks in program order, ids of the tasks whose completion ends attention). Program order
-    puts every request's writes and score GEMV first, then the softmaxes, score write-backs and context
-    GEMVs, so a channel's bundles queue in order and no request waits behind another's softmax.
+    Returns (tasks in program order, ids of the tasks whose completion ends attention). Each channel's
+    tasks issue from its own queue (`PimAttention.queue_of`); program order puts every request's writes
+    and score GEMV first, then the softmaxes, score write-backs and context GEMVs, so a channel's bundles
+    queue in order and no request waits behind another's softmax.
     """
     pa.check()
     dev, o, p = pa.device, pa.device.org, pa.device.pim
@@ -128,7 +138,7 @@ def attention_tasks(pa: PimAttention, requests: Sequence[tuple[int, int, int]], 
                      address=int(amap.encode(ch=ch, rank=bank // dev.banks_per_rank,
                                              bg=bank % dev.banks_per_rank // o.banks_per_group,
                                              ba=bank % o.banks_per_group, row=row)),
-                     rows=nrows, row_bytes=row_bytes, stride=row_stride)
+                     rows=nrows, row_bytes=row_bytes, stride=row_stride, queue=pa.queue_of(ch))
         return t
 
     for rid, ch, keys in requests:
@@ -149,7 +159,8 @@ def attention_tasks(pa: PimAttention, requests: Sequence[tuple[int, int, int]], 
         span_row = v_row + (keys - 1) // page * pa.heads * dim_groups
         vts = [Transfer(next(ids), pa.link, after, "V", pa.sram, pa.dram, min(banks, pa.head_dim) * dev.atom,
                         f"{label}V r{rid}", address=int(amap.encode(ch=ch, row=span_row + i)),
-                        rows=min(banks, pa.head_dim), row_bytes=dev.atom, stride=bank_stride)
+                        rows=min(banks, pa.head_dim), row_bytes=dev.atom, stride=bank_stride,
+                        queue=pa.queue_of(ch))
                for i in range(pa.heads * dim_groups)]
         qt = write("Q", rid, ch, q_row, chunks, min(page, E) * pa.elem_bytes, after)
         if not kv_append:
@@ -168,10 +179,13 @@ def attention_tasks(pa: PimAttention, requests: Sequence[tuple[int, int, int]], 
                 steps.append(PimStep("pre", banks=mask))
         deps = tuple(w.id for w in (kt, qt, *vts) if w is not None)
         qk = PimTask(next(ids), pa.dram, deps, PimBundle(ch, tuple(steps), f"QK r{rid}"),
-                     f"{label}QK r{rid} ch{ch}")
+                     f"{label}QK r{rid} ch{ch}", queue=pa.queue_of(ch))
         scores.append(qk)
+        units = min(pa.heads, pa.vector_units)
+        heads_per_unit = [pa.heads // units + (u < pa.heads % units) for u in range(units)]
         sm = VectorOp(next(ids), pa.vector, (qk.id,), elements=pa.heads * keys, ops=SOFTMAX_OPS,
-                      label=f"{label}softmax r{rid}")
+                      label=f"{label}softmax r{rid}", queue=pa.queue_of(ch),
+                      parts=tuple(h * keys for h in heads_per_unit) if units > 1 else ())
         softmax.append(sm)
         back = write("S", rid, ch, s_row, pa.heads * spans, min(page, keys) * pa.elem_bytes, (sm.id,))
         backs.append(back)
@@ -186,7 +200,7 @@ def attention_tasks(pa: PimAttention, requests: Sequence[tuple[int, int, int]], 
                     steps += [PimStep("comp", banks=mask, row=row, count=-(-tokens // p.macs_per_bank)),
                               PimStep("readres", banks=mask, count=n_read), PimStep("pre", banks=mask)]
         av = PimTask(next(ids), pa.dram, (back.id,), PimBundle(ch, tuple(steps), f"AV r{rid}"),
-                     f"{label}AV r{rid} ch{ch}")
+                     f"{label}AV r{rid} ch{ch}", queue=pa.queue_of(ch))
         contexts.append(av)
         ends.append(av.id)
     return writes + scores + softmax + backs + contexts, ends

@@ -259,7 +259,7 @@ def test_a_program_on_neupims_hbm_gives_the_same_result_with_either_look_ahead(m
     system = make_system("neupims", {**DEFAULT, "batch": 4})
     active = [(i, 40 + 29 * i) for i in range(4)]
     system.packer.assign(active)
-    program, _ = system.layers_program(active, 1)
+    program = system.layers_program(active, 1)
     new = simulate(system.arch, program)
     monkeypatch.setattr(component, "DramSystem", CopyAheadSystem)
     old = simulate(system.arch, program)

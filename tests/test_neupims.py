@@ -96,3 +96,56 @@ def test_bench_neupims_splits_the_wall_time_into_shares_that_add_up():
     print(frame.to_string())
     assert (shares >= 0).all() and abs(shares.sum() - 1.0) < 1e-9
     assert frame["wall_s"] > 0 and frame["tasks_per_wall_s"] > 0
+
+
+def _layer_run(name, sub_batch, batch=8):
+    from loomsim.simulator import simulate
+    system = make_system(name, {"model": "gpt3-7b-neupims", "tp": 4, "batch": batch})
+    system.sub_batch = sub_batch
+    active = [(i, 48 + 37 * (i % 8)) for i in range(batch)]
+    system.packer.assign(active)
+    program = system.layers_program(active, 1)
+    return system, active, program, simulate(system.arch, program)
+
+
+def test_attention_issues_from_one_pim_queue_per_channel():
+    system, active, program, _ = _layer_run("neupims", True)
+    where = system.packer.where
+    for t in program.tasks:
+        rid = next((int(w[1:]) for w in t.label.split() if w[:1] == "r" and w[1:].isdigit()), None)
+        if rid is not None:                                      # an attention task of request rid
+            assert t.queue == f"pim:ch{where[rid]}", t
+        else:
+            assert t.queue == "", t                              # the GEMM side keeps the NPU's queues
+
+
+def test_with_sub_batches_the_npu_works_while_pim_runs_the_other_sub_batchs_attention():
+    system, active, program, r = _layer_run("neupims", True, batch=64)    # two requests a channel
+    first, second = system._sub_batches(active)
+    tasks = list(zip(r.tasks["label"], r.tasks["start_ps"], r.tasks["end_ps"]))
+    av_end = {int(l.split()[1][1:]): e for l, s, e in tasks if l.startswith("AV r")}
+    npu = {t.id for t in program.tasks if t.unit == "npu"}
+    npu_starts = [s for (l, s, e), i in zip(tasks, r.tasks["id"]) if i in npu]
+    second_done = max(av_end[rid] for rid, _ in second)
+    first_done = max(av_end[rid] for rid, _ in first)
+    assert first_done < second_done
+    # the first sub-batch's projection starts on the NPU before the second's attention has ended
+    assert any(first_done <= s < second_done for s in npu_starts)
+
+
+def test_without_sub_batches_the_npu_waits_for_all_attention():
+    system, active, program, r = _layer_run("npu_pim_blocked", False)
+    tasks = list(zip(r.tasks["id"], r.tasks["label"], r.tasks["start_ps"]))
+    attn_done = max(e for l, e in zip(r.tasks["label"], r.tasks["end_ps"]) if l.startswith("AV r"))
+    pre_end = min(s for l, s in zip(r.tasks["label"], r.tasks["start_ps"]) if l.startswith("QK r"))
+    npu = {t.id for t in program.tasks if t.unit == "npu"}
+    assert not any(pre_end < s < attn_done for i, l, s in tasks if i in npu)
+
+
+def test_an_iteration_is_the_first_layer_plus_the_second_layers_increment_per_further_layer():
+    system = make_system("neupims", {"model": "gpt3-7b-neupims", "tp": 4, "batch": 4})
+    step = system.step([(i, 40 + 29 * i) for i in range(4)])
+    st = step.stats
+    expect = st["embedding_s"] + st["head_s"] + st["first_layer_s"] + (st["layers"] - 1) * st["layer_s"]
+    assert step.time_s == pytest.approx(expect, rel=1e-12)
+    assert st["layers"] == get_model("gpt3-7b-neupims").layers

@@ -13,9 +13,10 @@ projections) and the part after it (output projection, residual, norm, FFN) — 
 mapper onto the NPU — and attention, placed on PIM (`mappers.pim_attention`: the NeuPIMs layout,
 greedy min-load channel packing) or mapped onto the NPU like the rest. With sub-batch interleaving
 the batch is split in two (each channel's requests halved, NeuPIMs Alg. 3) and the NPU runs one
-sub-batch's GEMMs while PIM runs the other's attention. Because layers pipeline into each other, two
-layers are simulated together: the first layer's time is when its last task ends, and every further
-layer adds the steady-state period, the second layer's extra time.
+sub-batch's GEMMs while PIM runs the other's attention. Because layers pipeline into each other (a
+sub-batch's next QKV generation runs before the other sub-batch's FFNs), one layer and two layers are
+simulated: every layer after the first adds what the second added, T(L) = T(1) + (L-1)(T(2) - T(1)),
+and likewise for energy.
 
 Named simplifications: NPU-side attention (npu_only, gpu_only) groups requests by context rounded to the
 nearest multiple of 16 keys (so a mapping serves many requests); the head and embedding are simulated
@@ -105,6 +106,11 @@ class System:
     tp: int
     dtype: str = "fp16"
     kv_append: bool = True
+    # Fused groups of Einsums keep their intermediates on chip (the mapper's `fuse`): NeuPIMs' simulator
+    # runs LayerNorm, GELU and the residual add as one operation each, reading its input and writing its
+    # output only (src/operations/LayerNorm.cc), where an Einsum-by-Einsum mapping would spill every
+    # intermediate (mean, centred input, variance) to HBM and back.
+    fuse: bool = True
     maps: dict = field(default_factory=dict)
     searches: dict = field(default_factory=dict)      # the mapper's search cache, kept across iterations
     fixed: dict = field(default_factory=dict)
@@ -117,16 +123,17 @@ class System:
             self.device = dram.device()
             self.packer = ChannelPacker(self.device.org.channels)
             link = self.arch.link_between(dram.name, self.arch.of_type("sram")[0].name)
+            vu = self.arch.of_type("vector_unit")[0]
             self.pim = PimAttention(self.device, dram.name, self.arch.of_type("sram")[0].name, link.name,
-                                    self.arch.of_type("vector_unit")[0].name, heads=self.cfg.heads // self.tp,
-                                    head_dim=self.cfg.head_dim)
+                                    vu.name, heads=self.cfg.heads // self.tp, head_dim=self.cfg.head_dim,
+                                    vector_units=vu.count)
 
     # ---- mapping (cached: identical shapes map identically) ---------------------------------------
 
     def mapped(self, cascade: Cascade):
         key = cascade.describe()
         if key not in self.maps:
-            self.maps[key] = map_workload(self.arch, cascade, searches=self.searches).program
+            self.maps[key] = map_workload(self.arch, cascade, fuse=self.fuse, searches=self.searches).program
         return self.maps[key]
 
     def layer_parts(self, contexts: list[int]):
@@ -168,20 +175,23 @@ class System:
         return [x for x in (a, b) if x]
 
     def layers_program(self, active, layers: int):
-        """`layers` consecutive decoder layers for the active (request id, keys) requests, and the number
-        of tasks that belong to the first layer (they come first in program order)."""
+        """`layers` consecutive decoder layers for the active (request id, keys) requests.
+
+        The NPU's order is NeuPIMs' stage table (src/StageProgram.cc): QKV generation of every sub-batch,
+        then per sub-batch in turn its projection and FFNs followed by its next layer's QKV generation,
+        so that while the NPU works on one sub-batch PIM runs the other's attention (Alg. 3). Attention
+        issues from the PIM side's own queues (`PimAttention.queue`), in sub-batch order."""
         comp = Composer()
         subs = self._sub_batches(active)
         parts = [self.layer_parts([k for _, k in s]) for s in subs]
-        ends = [()] * len(subs)
-        first = 0
+        pre_ends = [comp.add(self.mapped(p[0])) for p in parts]
         for n in range(layers):
-            pre_ends = [comp.add(self.mapped(p[0]), ends[i]) for i, p in enumerate(parts)]
             attn_ends = [self._attention(comp, subs[i], p[1], pre_ends[i]) for i, p in enumerate(parts)]
-            ends = [comp.add(self.mapped(p[2]), attn_ends[i]) for i, p in enumerate(parts)]
-            if n == 0:
-                first = len(comp.tasks)
-        return comp.program(), first
+            for i, p in enumerate(parts):
+                post_ends = comp.add(self.mapped(p[2]), attn_ends[i])
+                if n + 1 < layers:
+                    pre_ends[i] = comp.add(self.mapped(p[0]), post_ends)
+        return comp.program()
 
     def fixed_stage(self, name: str, batch: int):
         """Embedding or head of a batch: simulated once per batch size."""
@@ -198,21 +208,18 @@ class System:
     def step(self, active) -> StepResult:
         if self.packer is not None:
             self.packer.assign(active)
-        # two layers in one run: the first layer ends when its last task does; the second layer's extra
-        # time is the steady-state period of the pipelined layers (energy is split in proportion)
-        program, first = self.layers_program(active, 2)
-        two = simulate(self.arch, program)
+        # one and two layers: each further layer adds what the second added (the steady state of the
+        # pipelined layers; the first layer also fills the pipeline)
+        one = simulate(self.arch, self.layers_program(active, 1))
+        two = simulate(self.arch, self.layers_program(active, 2))
         self.last_layer = two
-        ids = {t.id for t in program.tasks[:first]}
-        end1 = max(e for i, e in zip(two.tasks["id"], two.tasks["end_ps"]) if i in ids)
-        period = two.total_ps - end1
+        period = two.total_ps - one.total_ps
+        layer_pj = two.energy_pj - one.energy_pj
         emb, head = self.fixed_stage("embedding", len(active)), self.fixed_stage("head", len(active))
         L = self.cfg.layers
-        time_s = (emb.total_ps + head.total_ps + end1 + (L - 1) * period) * 1e-12
-        per_layer_j = two.energy_pj / 2 * 1e-12
-        layer_s = period * 1e-12
-        layer_j = per_layer_j
-        energy = (emb.energy_pj + head.energy_pj) * 1e-12 + L * per_layer_j
+        time_s = (emb.total_ps + head.total_ps + one.total_ps + (L - 1) * period) * 1e-12
+        energy = (emb.energy_pj + head.energy_pj + one.energy_pj + (L - 1) * layer_pj) * 1e-12
+        layer_s, layer_j, end1 = period * 1e-12, layer_pj * 1e-12, one.total_ps
         util = two.utilisation()
         npu = self.arch.of_type("systolic_array")[0].name
         dram = self.arch.of_type("dram")[0].name
@@ -237,7 +244,7 @@ def configuration(name: str, setup: dict) -> tuple[str, str, bool]:
 def make_system(name: str, setup: dict) -> System:
     arch, attention, sub_batch = configuration(name, setup)
     return System(name, load_arch(arch), attention, sub_batch, setup["model"], setup.get("tp", 1),
-                  kv_append=setup.get("kv_append", True))
+                  kv_append=setup.get("kv_append", True), fuse=setup.get("fuse", True))
 
 
 def trace_size(setup: dict) -> int:
