@@ -108,13 +108,14 @@ class SramModel(ComponentModel):
     simplifications = ("SRAM: DMA fills and compute reads do not contend for ports; each task is bounded by "
                        "the SRAM's bandwidth on its own.",)
 
-    def access(self, action: str, operand: str, nbytes: int) -> None:
-        """Count an access; busy time is the port time it takes at full SRAM bandwidth."""
+    def access(self, action: str, operand: str, nbytes: int, times: int = 1) -> None:
+        """Count an access (`times` identical ones); busy time is the port time each takes at full SRAM
+        bandwidth."""
         if nbytes <= 0:
             return
-        self.add(action, operand, nbytes, "B")
-        self.add(action, operand, -(-nbytes // self.spec.port_width), "access")
-        self.port_busy_ps += self.transfer_ps(nbytes)
+        self.add(action, operand, nbytes * times, "B")
+        self.add(action, operand, -(-nbytes // self.spec.port_width) * times, "access")
+        self.port_busy_ps += self.transfer_ps(nbytes) * times
 
     @property
     def bandwidth(self) -> float:
@@ -365,20 +366,32 @@ class SystolicArrayModel(ComponentModel):
         k_now, start = next_edge_ps(env.now, spec.clock)
         # the task's inputs were ready when its last dependency finished (at or before now)
         k_ready = next_edge_ps(max((self.ctx.done_ps[d] for d in task.deps), default=0), spec.clock)[0]
-        # each array runs its piece; the SRAM's ports are shared equally by the arrays in use
+        # each array runs its piece; the SRAM's ports are shared equally by the arrays in use. Pieces of
+        # one shape (most of a task's, when it spreads over many arrays) are worked out once.
         ways = len(pieces)
         release, finish, first_edge = start, start, k_now
-        moved, cycles_sum, macs = [], 0, 0
-        parts = [0, 0, 0, 0]
-        for i, (b, m, n, k) in enumerate(pieces):
-            cycles = tile_cycles(spec.dataflow, spec.rows, spec.cols, m, n, k, b, spec.fold_pipelining)
-            tr = tile_traffic(spec.dataflow, spec.rows, spec.cols, m, n, k, task.accumulate)
-            piece = {("read", task.a): nb(task.a, b * tr.a_reads), ("read", task.b): nb(task.b, b * tr.b_reads),
-                     ("read", task.z): nb(task.z, b * tr.z_reads), ("write", task.z): nb(task.z, b * tr.z_writes)}
-            moved.append(piece)
-            sram_end = start + sram.transfer_ps(sum(piece.values()) * ways)
+        shapes: dict[tuple[int, int, int, int], list] = {}
+        cycles_sum, macs = 0, 0
+        for i, shape in enumerate(pieces):
+            b, m, n, k = shape
+            info = shapes.get(shape)
+            if info is None:
+                tr = tile_traffic(spec.dataflow, spec.rows, spec.cols, m, n, k, task.accumulate)
+                piece = {("read", task.a): nb(task.a, b * tr.a_reads), ("read", task.b): nb(task.b, b * tr.b_reads),
+                         ("read", task.z): nb(task.z, b * tr.z_reads), ("write", task.z): nb(task.z, b * tr.z_writes)}
+                if pipelined:
+                    run = pipelined_run(spec.dataflow, spec.rows, spec.cols, m, n, k, b)
+                    cycles, fc = run.total, run.breakdown
+                else:
+                    run = None
+                    cycles = tile_cycles(spec.dataflow, spec.rows, spec.cols, m, n, k, b, spec.fold_pipelining)
+                    fc = tile_breakdown(spec.dataflow, spec.rows, spec.cols, m, n, k, b, spec.fold_pipelining)
+                info = shapes[shape] = [cycles, piece, sram.transfer_ps(sum(piece.values()) * ways), fc, run, 0]
+            cycles, _, sram_ps, _, run, _ = info
+            info[5] += 1
+            sram_end = start + sram_ps
             if pipelined:
-                run_release, run_end, k_first = self._pipelined_piece(i, k_now, k_ready, m, n, k, b)
+                run_release, run_end, k_first = self._pipelined_piece(i, k_now, k_ready, run)
                 first_edge = min(first_edge, k_first)
             else:
                 run_end = run_release = ps_of_cycles(env.now, cycles, spec.clock)[1]
@@ -387,9 +400,6 @@ class SystolicArrayModel(ComponentModel):
             release, finish = max(release, run_release, sram_end), max(finish, run_end, sram_end)
             cycles_sum += cycles
             macs += b * m * n * k
-            fc = tile_breakdown(spec.dataflow, spec.rows, spec.cols, m, n, k, b, spec.fold_pipelining)
-            for j, phase in enumerate(("preload", "fill", "stream", "drain")):
-                parts[j] += getattr(fc, phase)
         yield env.timeout(release - env.now)
         begin = edge_time_ps(first_edge, spec.clock)      # its first preload may overlap the previous task
         if finish > self.busy_until:     # busy intervals stay disjoint (the timeline adds them up)
@@ -397,21 +407,22 @@ class SystolicArrayModel(ComponentModel):
             self.busy_until = finish
         self.add("mac", "", macs, "MAC")
         self.add("cycles", "", cycles_sum, "cycle")
-        for j, phase in enumerate(("preload", "fill", "stream", "drain")):
-            self.add(f"cycles.{phase}", "", parts[j], "cycle")
-        for piece in moved:
+        for phase in ("preload", "fill", "stream", "drain"):
+            self.add(f"cycles.{phase}", "", sum(getattr(fc, phase) * count for _, _, _, fc, _, count in shapes.values()),
+                     "cycle")
+        for _, piece, _, _, _, count in shapes.values():
             for (action, tensor), nbytes in piece.items():
-                sram.access(action, tensor, nbytes)
+                sram.access(action, tensor, nbytes, count)
         self.ctx.record(task, begin, finish)
         if finish > release:
             env.process(_succeed_later(env, finish - release, done))
         else:
             done.succeed()
 
-    def _pipelined_piece(self, i: int, k_now: int, k_ready: int, m: int, n: int, k: int, b: int):
-        """(release ps, done ps, first preload edge) of a piece on array i, continuing its pipeline."""
+    def _pipelined_piece(self, i: int, k_now: int, k_ready: int, run):
+        """(release ps, done ps, first preload edge) of a piece (its `pipelined_run`) on array i,
+        continuing its pipeline."""
         spec = self.spec
-        run = pipelined_run(spec.dataflow, spec.rows, spec.cols, m, n, k, b)
         p0 = run.first_preload
         prev = self.pipes.get(i)
         if prev is None:
