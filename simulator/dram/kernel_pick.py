@@ -61,16 +61,12 @@ def _group(ch, cc, cfg, tb, t, block, padd, kind, cmd, cls, m, best):
             own = max(ch.nt_bank[b, cmd], ch.nt_bg[b >> cfg.bpg_sh, cmd])
             low = min(low, own)
             r = max(g, own)
+            if r > bt or r >= (plim if b == ptr else lim):
+                continue                         # later than the best, or held back by a refresh or PIM
             s = ch.rs[b] if kind == KD_RD else (ch.ws[b] if kind == KD_WR else ch.head[b])
             seq = cc.q[s].seq
-            # branch-free: whether it is before its limit (a refresh or PIM holds it back) and beats the best
-            win = (r < (plim if b == ptr else lim)) & ((r < bt) | ((r == bt) & ((cls < bcls) | ((cls == bcls) & (seq < bseq)))))
-            bt = r if win else bt
-            bcls = cls if win else bcls
-            bseq = seq if win else bseq
-            bcmd = cmd if win else bcmd
-            bb = b if win else bb
-            bslot = s if win else bslot
+            if _better(r, cls, seq, bt, bcls, bseq):
+                bt, bcls, bseq, bcmd, bb, bslot = r, cls, seq, cmd, b, s
         ch.minp[kind, rank] = low
     return bt, bcls, bseq, bcmd, bb, bslot
 
