@@ -1,14 +1,14 @@
 """The engine's command logs on full-size devices are those the kernel issued before its speed work.
 
-The property tests compare kernel and reference on small traces and a small device. The kernel's hot
-path (kernel_pick.py) has changed for speed and must not change a single command, also where the
-small device does not reach: 32 or 64 banks a channel, queues of 32 to 64, thousands of requests. Each
-case below runs 20,000 requests (half random, half short sequential runs, a third writes) on two
-channels of a shipped preset and compares a digest of the whole command log (cycle, channel,
-command, bank, row, bank set) and of every request's completion cycle with the digest recorded from
-the kernel of main at ddd2dbf (before the speed work), whose logs the property tests had tied to the
-reference. A deliberate change of the model changes these digests: record them again, and say why, in
-the same commit.
+The property tests compare kernel and reference on small traces and a small device. Work on the
+kernel's hot path for speed (kernel_pick.py, kernel_rules.py) must not change a single command, also
+where the small device does not reach: 32 or 64 banks a channel, queues of 32 to 64, thousands of
+requests. Each case below runs 20,000 requests (half random, half short sequential runs, a third
+writes) on two channels of a shipped preset and compares a digest of the whole command log (cycle,
+channel, command, bank, row, bank set) and of every request's completion cycle with the digest
+recorded from the kernel of main at ddd2dbf (before the speed work), whose logs the property tests
+had tied to the reference. A deliberate change of the model changes these digests: record them
+again, and say why, in the same commit.
 """
 import hashlib
 
