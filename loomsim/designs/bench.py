@@ -55,9 +55,9 @@ def _active(batch: int, seed: int = 0, fast_forward: int = 2048):
                       "between mapping, the DRAM engine, workload building and SimPy/component models")
 def neupims(quick: bool = False, batch: int | None = None,
             systems: tuple[str, ...] = ("neupims", "npu_only", "npu_pim_blocked", "gpu_only")) -> pd.DataFrame:
-    """Per system, on the main job's steady-state batch: a first iteration (mapping searches included), then a
-    second one of the same batch
-    one token later, timed plainly (`wall_s`) and then again under cProfile for the split (profiling
+    """Per system, on a steady-state batch like the main job's (batch 64 by default, 16 with `quick`; the
+    main job's is 256, `batch=256`): a first iteration (mapping searches included), then a second one of
+    the same batch one token later, timed plainly (`wall_s`) and then again under cProfile for the split (profiling
     inflates Python-heavy parts more than numba ones, so the split is indicative; the plain time is the
     figure to quote). Also simulated picoseconds per wall second and tasks per wall second."""
     from loomsim.designs.neupims import make_system
