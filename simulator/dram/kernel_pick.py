@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from loomsim.simulator.dram import commands as C
-from loomsim.simulator.dram.kernel_rules import I64, U0, U1, lowest, rank_mask, ready_window, tiny
-from loomsim.simulator.dram.state import INF, NEVER
+from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, candidate, ctpop, lowest, rank_mask, ready_window,
+                                                 tiny)
+from loomsim.simulator.dram.state import INF, KINDS, MAX_RANKS, NEVER
 
 KD_RD, KD_WR, KD_PRE, KD_ACT = (I64(v) for v in range(4))
 RD, WR, PRE, ACT = I64(C.RD), I64(C.WR), I64(C.PRE), I64(C.ACT)
@@ -71,10 +72,61 @@ def _group(ch, cc, cfg, tb, t, block, padd, kind, cmd, cls, m, best):
     return bt, bcls, bseq, bcmd, bb, bslot
 
 
+SPAN = 30                   # bits of a key's time offset
+SEQ = 24                    # a key holds the ages of the last 2**SEQ admitted requests
+CAP = I64((1 << SPAN) - 1)
+
+
+@tiny
+def pick_all(ch, cc, cfg, tb, t, block, padd):
+    """The same choice as `_group` by group, made by weighing every bank at once from the candidate
+    arrays (kept while `ch.vmode`): each bank's earliest cycle is the latest of its own part and its
+    group's shared part, and its priority one integer, (offset from t, class, age, bank), so the choice
+    is the least key. The loop has no branches and numba vectorises it. Returns None-like (command -1,
+    time -1) when the keys cannot decide (an age or an offset beyond their bits); `pick_frfcfs` then
+    weighs group by group."""
+    for rank in range(cfg.nrank):
+        lim, ptr, plim = rank_limits(ch, cfg, rank, block, padd)
+        ch.vlim[rank] = lim
+        k = rank
+        for cmd in (RD, WR, PRE, ACT):
+            ch.vg[k] = max(t, ch.nt_ch[cmd], ch.nt_rank[rank, cmd])
+            k += MAX_RANKS
+        k -= MAX_RANKS
+        ch.vg[k] = max(ch.vg[k], ready_window(ch, cfg, tb, rank, np.int64(1)))
+    base = ch.seq - (1 << SEQ)
+    base6 = base << 6
+    best = INF
+    for b in range(cfg.nbank):
+        r = max(ch.cown[b], ch.vg[ch.ck[b]])
+        key = (min(r - t, CAP) << 32) + ch.ckey[b] - base6
+        best = min(best, key if r < ch.vlim[b >> cfg.bpr_sh] else INF)
+    if best == INF:
+        return INF, np.int64(9), INF, np.int64(-1), np.int64(-1), np.int64(-1)
+    b = best & 63
+    s = ch.cslot[b]
+    seq = cc.q[s].seq
+    if (best >> 32) == CAP or seq < base:
+        return np.int64(-1), np.int64(9), INF, np.int64(-1), np.int64(-1), np.int64(-1)
+    return t + (best >> 32), (CLS_OTHER if (best >> 31) & 1 else CLS_HIT), seq, ch.ccmd[b], b, s
+
+
 @tiny
 def pick_frfcfs(ch, cc, cfg, tb, t, block, padd):
     """The best memory command under FR-FCFS: (time, class, seq, command, bank, queue slot); time INF if
     none issues before its limit."""
+    n = ctpop(ch.m_q)
+    if ch.vmode == 0:
+        if n >= cfg.vec_on and cfg.refresh != 2:
+            ch.vmode = 1
+            for b in range(cfg.nbank):
+                candidate(ch, cc.q, cfg, b)
+    elif n < cfg.vec_off:
+        ch.vmode = 0
+    if ch.vmode and (ch.m_rs & ch.m_ws) == U0:   # one candidate per bank
+        best = pick_all(ch, cc, cfg, tb, t, block, padd)
+        if best[0] >= 0:
+            return best
     best = (INF, np.int64(9), INF, np.int64(-1), np.int64(-1), np.int64(-1))
     if ch.m_rs != U0:
         best = _group(ch, cc, cfg, tb, t, block, padd, KD_RD, RD, CLS_HIT, ch.m_rs, best)

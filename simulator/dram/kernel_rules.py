@@ -13,10 +13,11 @@ from typing import NamedTuple
 import numba
 import numpy as np
 from numba.core import caching
+from numba.core.extending import intrinsic
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from loomsim.simulator.dram import commands as C
-from loomsim.simulator.dram.state import INF
+from loomsim.simulator.dram.state import INF, KINDS, MAX_RANKS
 
 
 KERNEL_FILES = tuple((Path(__file__).parent / name).resolve()
@@ -89,6 +90,14 @@ def popcount(m):
         m &= m - U1
         n += 1
     return n
+
+
+@intrinsic
+def ctpop(typingctx, x):
+    """Set bits of an integer: the processor's one-instruction count (numba has no popcount)."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+    return x(x), codegen
 
 
 @tiny
@@ -190,6 +199,11 @@ def apply(ch, cfg, tb, cmd, b, t):
                 for k in range(tb.upd_n[OTHER_RANKS, cmd]):
                     f = tb.upd_f[OTHER_RANKS, cmd, k]
                     ch.nt_rank[r2, f] = max(ch.nt_rank[r2, f], t + tb.upd_v[OTHER_RANKS, cmd, k])
+    if ch.vmode:                             # the banks of the bank group have new own parts
+        first = g << cfg.bpg_sh
+        for b2 in range(first, first + cfg.bpg):
+            f = ch.ccmd[b2]
+            ch.cown[b2] = max(ch.nt_bank[b2, f], ch.nt_bg[g, f])
 
 
 @jit
@@ -245,7 +259,7 @@ def find_hit(q, s, row, write):
 
 
 @tiny
-def set_hits(ch, cfg, b, rs, ws):
+def set_hits(ch, q, cfg, b, rs, ws):
     """Record the oldest read and write hitting the bank's open row (-1: none); the bank's next command
     may have changed, so the next pick looks at it."""
     ch.rs[b] = rs
@@ -253,7 +267,7 @@ def set_hits(ch, cfg, b, rs, ws):
     m = bit(b)
     ch.m_rs = (ch.m_rs | m) if rs >= 0 else (ch.m_rs & ~m)
     ch.m_ws = (ch.m_ws | m) if ws >= 0 else (ch.m_ws & ~m)
-    touch(ch, cfg, b)
+    touch(ch, q, cfg, b)
 
 
 @tiny
@@ -266,7 +280,30 @@ def _lower(ch, cfg, kind, cmd, b):
 
 
 @tiny
-def touch(ch, cfg, b):
+def candidate(ch, q, cfg, b):
+    """Keep bank `b`'s entries in the candidate arrays (`ch.ck` ...; kernel_pick.pick_all): its next
+    command (the read hit if it has one, else the write hit, else PRE or ACT for its oldest request) and
+    that command's own part and priority."""
+    m = bit(b)
+    rank = b >> cfg.bpr_sh
+    if ch.m_rs & m:
+        kind, cmd, s, cls = np.int64(0), RD, ch.rs[b], np.int64(0)
+    elif ch.m_ws & m:
+        kind, cmd, s, cls = np.int64(1), WR, ch.ws[b], np.int64(0)
+    elif ch.m_q & m:
+        s, cls = ch.head[b], np.int64(1)
+        kind, cmd = (np.int64(2), PRE) if ch.m_open & m else (np.int64(3), ACT)
+    else:
+        kind, cmd, s, cls = np.int64(KINDS), RD, np.int64(-1), np.int64(1)
+    ch.ck[b] = kind * MAX_RANKS + rank
+    ch.ccmd[b] = cmd
+    ch.cslot[b] = s
+    ch.ckey[b] = (cls << 31) + (((q[s].seq if s >= 0 else np.int64(0)) << 6) | b)
+    ch.cown[b] = max(ch.nt_bank[b, cmd], ch.nt_bg[b >> cfg.bpg_sh, cmd])
+
+
+@tiny
+def touch(ch, q, cfg, b):
     """Bank `b`'s next commands may have changed (kernel_pick.py): keep the bounds of their groups."""
     m = bit(b)
     if ch.m_rs & m:
@@ -278,6 +315,8 @@ def touch(ch, cfg, b):
             _lower(ch, cfg, np.int64(2), PRE, b)
         else:
             _lower(ch, cfg, np.int64(3), ACT, b)
+    if ch.vmode:
+        candidate(ch, q, cfg, b)
 
 
 @tiny
@@ -286,15 +325,15 @@ def open_row(ch, cc, cfg, b, row, pim_buffer, t):
     if not pim_buffer:                       # find the queued requests this row now serves
         ch.m_open |= bit(b)
         head = ch.head[b]
-        set_hits(ch, cfg, b, find_hit(cc.q, head, row, 0), find_hit(cc.q, head, row, 1))
+        set_hits(ch, cc.q, cfg, b, find_hit(cc.q, head, row, 0), find_hit(cc.q, head, row, 1))
 
 
 @tiny
-def close_row(ch, cfg, b, pim_buffer, t):
+def close_row(ch, q, cfg, b, pim_buffer, t):
     set_row(ch, cfg, b, np.int64(-1), pim_buffer, t)
     if not pim_buffer:
         ch.m_open &= ~bit(b)
-        set_hits(ch, cfg, b, np.int64(-1), np.int64(-1))
+        set_hits(ch, q, cfg, b, np.int64(-1), np.int64(-1))
 
 
 @tiny

@@ -38,6 +38,7 @@ MAX_RANKS = 16
 CMDS = 16           # command codes, padded to a power of two
 WIN = 32            # activation-window ring length (t32AW needs 32)
 KINDS = 4           # kinds of next memory command (RD, WR, PRE, ACT; see kernel_pick.py)
+VEC_ON, VEC_OFF = 12, 8     # banks with queued requests at which FR-FCFS switches its way of weighing
 
 i8, u8 = np.int64, np.uint64
 CHANNEL = np.dtype([
@@ -62,6 +63,14 @@ CHANNEL = np.dtype([
     ("m_ws", u8),           # banks with a queued write hitting it
     ("minp", i8, (KINDS, MAX_RANKS)),   # per (kind of next command, rank): a lower bound of the earliest
                                         # cycles of its banks by their own rules (kernel_pick.py)
+    ("vmode", i8),          # 1: the per-bank candidate arrays below are kept (kernel_pick.pick_all)
+    ("ck", i8, (MAX_BANKS,)),       # the bank's candidate: its group's place in `vg` (kind x MAX_RANKS + rank)
+    ("ccmd", i8, (MAX_BANKS,)),     # its command
+    ("ckey", i8, (MAX_BANKS,)),     # its priority: class bit << 31 + (seq << 6 | bank)
+    ("cslot", i8, (MAX_BANKS,)),    # its queue slot
+    ("cown", i8, (MAX_BANKS,)),     # its earliest cycle by same-bank and bank-group rules
+    ("vg", i8, ((KINDS + 1) * MAX_RANKS,)),   # per group the shared part (scratch); kind KINDS: no command, INF
+    ("vlim", i8, (MAX_RANKS,)),     # per rank the limit of `rank_limits` (scratch)
     # -- per bank
     ("row", i8, (MAX_BANKS,)),      # open memory row, -1: closed
     ("prow", i8, (MAX_BANKS,)),     # open PIM row (dual row buffers), -1: closed
@@ -131,6 +140,8 @@ class Cfg(NamedTuple):
     act_banks: int      # banks one PIM activate opens
     nwin: int           # activation windows (tFAW, t32AW)
     wmax: int           # ring length used for the windows
+    vec_on: int         # FR-FCFS weighs all banks at once from this many banks with queued requests on
+    vec_off: int        # ... and group by group again below this many (kernel_pick.py)
 
 
 class State(NamedTuple):
@@ -154,7 +165,8 @@ def make_cfg(device: DramDevice, log: bool = False) -> Cfg:
                refresh=REFRESH[ctl.refresh], qmode=QUEUES[ctl.queue], qsize=ctl.queue_size, pim=PIM_MODES[p.mode],
                CL=t.CL, CWL=t.CWL, tBL=t.tBL, tREFI=t.tREFI, tREFIpb=t.tREFIpb, postpone=REFRESH_POSTPONE,
                comp_done=p.comp_interval, readres_done=p.readres_latency + t.tBL, gwrite=p.gwrite_cycles,
-               log=int(log), act_banks=p.act_banks, nwin=nwin, wmax=32 if nwin == 2 else 4)
+               log=int(log), act_banks=p.act_banks, nwin=nwin, wmax=32 if nwin == 2 else 4,
+               vec_on=VEC_ON, vec_off=VEC_OFF)
 
 
 def make_state(cfg: Cfg, channels: int, fifo: int = 1024, pim: int = 64, log: int = 0) -> State:
@@ -167,6 +179,8 @@ def make_state(cfg: Cfg, channels: int, fifo: int = 1024, pim: int = 64, log: in
     for f in ("row", "prow", "head", "tail", "rs", "ws"):
         ch[f] = -1
     ch["win"] = NEVER
+    ch["ck"] = KINDS * MAX_RANKS
+    ch["vg"][:, KINDS * MAX_RANKS:] = INF
     period = cfg.tREFIpb if cfg.refresh == 2 else cfg.tREFI
     ch["refdue"][:, :cfg.nrank] = (np.arange(cfg.nrank) + 1) * period // cfg.nrank if cfg.refresh else INF
     return State(ch=ch, q=np.zeros((channels, slots), QUEUE_ENTRY),
