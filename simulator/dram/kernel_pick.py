@@ -73,7 +73,7 @@ def _group(ch, cc, cfg, tb, t, block, padd, kind, cmd, cls, m, best):
 
 
 SPAN = 30                   # bits of a key's time offset
-SEQ = 24                    # a key holds the ages of the last 2**SEQ admitted requests
+SEQ = 24                    # a key holds ages up to 2**SEQ (counted from `ch.vbase`)
 CAP = I64((1 << SPAN) - 1)
 
 
@@ -82,33 +82,45 @@ def pick_all(ch, cc, cfg, tb, t, block, padd):
     """The same choice as `_group` by group, made by weighing every bank at once from the candidate
     arrays (kept while `ch.vmode`): each bank's earliest cycle is the latest of its own part and its
     group's shared part, and its priority one integer, (offset from t, class, age, bank), so the choice
-    is the least key. The loop has no branches and numba vectorises it. Returns None-like (command -1,
-    time -1) when the keys cannot decide (an age or an offset beyond their bits); `pick_frfcfs` then
-    weighs group by group."""
+    is the least key. The loop has no branches and numba vectorises it. Limits (a refresh due, a blocking
+    PIM bundle) only remove candidates, so a least key within its limit is the choice. Returns time -1
+    when this cannot decide (no candidate, an age or an offset beyond the key's bits, or the least key
+    held back by a limit); `pick_frfcfs` then weighs group by group."""
     for rank in range(cfg.nrank):
-        lim, ptr, plim = rank_limits(ch, cfg, rank, block, padd)
-        ch.vlim[rank] = lim
         k = rank
         for cmd in (RD, WR, PRE, ACT):
             ch.vg[k] = max(t, ch.nt_ch[cmd], ch.nt_rank[rank, cmd])
             k += MAX_RANKS
         k -= MAX_RANKS
         ch.vg[k] = max(ch.vg[k], ready_window(ch, cfg, tb, rank, np.int64(1)))
-    base = ch.seq - (1 << SEQ)
-    base6 = base << 6
     best = INF
     for b in range(cfg.nbank):
         r = max(ch.cown[b], ch.vg[ch.ck[b]])
-        key = (min(r - t, CAP) << 32) + ch.ckey[b] - base6
-        best = min(best, key if r < ch.vlim[b >> cfg.bpr_sh] else INF)
-    if best == INF:
-        return INF, np.int64(9), INF, np.int64(-1), np.int64(-1), np.int64(-1)
+        best = min(best, (min(r - t, CAP) << 32) + ch.ckey[b])
     b = best & 63
-    s = ch.cslot[b]
-    seq = cc.q[s].seq
-    if (best >> 32) == CAP or seq < base:
+    d = best >> 32
+    if d == CAP:                                 # no bank has a command, or the offset is beyond its bits
         return np.int64(-1), np.int64(9), INF, np.int64(-1), np.int64(-1), np.int64(-1)
-    return t + (best >> 32), (CLS_OTHER if (best >> 31) & 1 else CLS_HIT), seq, ch.ccmd[b], b, s
+    if t + d >= rank_limits(ch, cfg, b >> cfg.bpr_sh, block, padd)[0]:
+        return np.int64(-1), np.int64(9), INF, np.int64(-1), np.int64(-1), np.int64(-1)
+    s = ch.cslot[b]
+    return t + d, (CLS_OTHER if (best >> 31) & 1 else CLS_HIT), cc.q[s].seq, ch.ccmd[b], b, s
+
+
+@tiny
+def start_all(ch, cc, cfg):
+    """Fill the candidate arrays of every bank, ages counted from the oldest queued request; False when
+    the ages of the queued requests span more than a key holds."""
+    base = ch.seq
+    m = ch.m_q
+    while m != U0:
+        b = lowest(m)
+        m &= m - U1
+        base = min(base, cc.q[ch.head[b]].seq)
+    ch.vbase = base
+    for b in range(cfg.nbank):
+        candidate(ch, cc.q, cfg, b)
+    return ch.seq - base < (1 << SEQ)
 
 
 @tiny
@@ -119,11 +131,12 @@ def pick_frfcfs(ch, cc, cfg, tb, t, block, padd):
     if ch.vmode == 0:
         if n >= cfg.vec_on and cfg.refresh != 2:
             ch.vmode = 1
-            for b in range(cfg.nbank):
-                candidate(ch, cc.q, cfg, b)
+            ch.vfull = start_all(ch, cc, cfg)
     elif n < cfg.vec_off:
         ch.vmode = 0
-    if ch.vmode and (ch.m_rs & ch.m_ws) == U0:   # one candidate per bank
+    elif ch.seq - ch.vbase >= (1 << SEQ):        # ages count from a new base
+        ch.vfull = start_all(ch, cc, cfg)
+    if ch.vmode and ch.vfull and (ch.m_rs & ch.m_ws) == U0:   # one candidate per bank
         best = pick_all(ch, cc, cfg, tb, t, block, padd)
         if best[0] >= 0:
             return best

@@ -298,7 +298,7 @@ def candidate(ch, q, cfg, b):
     ch.ck[b] = kind * MAX_RANKS + rank
     ch.ccmd[b] = cmd
     ch.cslot[b] = s
-    ch.ckey[b] = (cls << 31) + (((q[s].seq if s >= 0 else np.int64(0)) << 6) | b)
+    ch.ckey[b] = (cls << 31) + (((q[s].seq - ch.vbase) << 6) | b) if s >= 0 else np.int64(0xFFFFFFFF)
     ch.cown[b] = max(ch.nt_bank[b, cmd], ch.nt_bg[b >> cfg.bpg_sh, cmd])
 
 

@@ -64,13 +64,14 @@ CHANNEL = np.dtype([
     ("minp", i8, (KINDS, MAX_RANKS)),   # per (kind of next command, rank): a lower bound of the earliest
                                         # cycles of its banks by their own rules (kernel_pick.py)
     ("vmode", i8),          # 1: the per-bank candidate arrays below are kept (kernel_pick.pick_all)
+    ("vfull", i8),          # 1: ... and their ages fit the keys
+    ("vbase", i8),          # the age the keys count from
     ("ck", i8, (MAX_BANKS,)),       # the bank's candidate: its group's place in `vg` (kind x MAX_RANKS + rank)
     ("ccmd", i8, (MAX_BANKS,)),     # its command
-    ("ckey", i8, (MAX_BANKS,)),     # its priority: class bit << 31 + (seq << 6 | bank)
+    ("ckey", i8, (MAX_BANKS,)),     # its priority: class bit << 31 + ((seq - vbase) << 6 | bank)
     ("cslot", i8, (MAX_BANKS,)),    # its queue slot
     ("cown", i8, (MAX_BANKS,)),     # its earliest cycle by same-bank and bank-group rules
     ("vg", i8, ((KINDS + 1) * MAX_RANKS,)),   # per group the shared part (scratch); kind KINDS: no command, INF
-    ("vlim", i8, (MAX_RANKS,)),     # per rank the limit of `rank_limits` (scratch)
     # -- per bank
     ("row", i8, (MAX_BANKS,)),      # open memory row, -1: closed
     ("prow", i8, (MAX_BANKS,)),     # open PIM row (dual row buffers), -1: closed
