@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from loomsim.simulator.dram import commands as C
-from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, candidate, ctpop, lowest, rank_mask, ready_window,
-                                                 tiny)
+from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, candidate, ctpop, low_bits, lowest, rank_mask,
+                                                 ready_window, tiny)
 from loomsim.simulator.dram.state import INF, KINDS, MAX_RANKS, NEVER
 
 KD_RD, KD_WR, KD_PRE, KD_ACT = (I64(v) for v in range(4))
@@ -109,8 +109,8 @@ def pick_all(ch, cc, cfg, tb, t, block, padd):
 
 @tiny
 def start_all(ch, cc, cfg):
-    """Fill the candidate arrays of every bank, ages counted from the oldest queued request; False when
-    the ages of the queued requests span more than a key holds."""
+    """Count ages from the oldest queued request and make every bank's candidate again; False when the
+    ages of the queued requests span more than a key holds."""
     base = ch.seq
     m = ch.m_q
     while m != U0:
@@ -118,9 +118,27 @@ def start_all(ch, cc, cfg):
         m &= m - U1
         base = min(base, cc.q[ch.head[b]].seq)
     ch.vbase = base
-    for b in range(cfg.nbank):
-        candidate(ch, cc.q, cfg, b)
+    ch.m_dirty = low_bits(cfg.nbank)
     return ch.seq - base < (1 << SEQ)
+
+
+@tiny
+def keep_candidates(ch, cc, cfg):
+    """Make the candidates of the banks whose next command changed since the last pick (`touch` marks
+    them), and the own parts of those whose bank group a command changed (`apply` marks them)."""
+    m = ch.m_dirty
+    while m != U0:
+        b = lowest(m)
+        m &= m - U1
+        candidate(ch, cc.q, cfg, b)
+    m = ch.m_own & ~ch.m_dirty
+    while m != U0:
+        b = lowest(m)
+        m &= m - U1
+        f = ch.ccmd[b]
+        ch.cown[b] = max(ch.nt_bank[b, f], ch.nt_bg[b >> cfg.bpg_sh, f])
+    ch.m_dirty = U0
+    ch.m_own = U0
 
 
 @tiny
@@ -137,6 +155,7 @@ def pick_frfcfs(ch, cc, cfg, tb, t, block, padd):
     elif ch.seq - ch.vbase >= (1 << SEQ):        # ages count from a new base
         ch.vfull = start_all(ch, cc, cfg)
     if ch.vmode and ch.vfull and (ch.m_rs & ch.m_ws) == U0:   # one candidate per bank
+        keep_candidates(ch, cc, cfg)
         best = pick_all(ch, cc, cfg, tb, t, block, padd)
         if best[0] >= 0:
             return best

@@ -199,11 +199,7 @@ def apply(ch, cfg, tb, cmd, b, t):
                 for k in range(tb.upd_n[OTHER_RANKS, cmd]):
                     f = tb.upd_f[OTHER_RANKS, cmd, k]
                     ch.nt_rank[r2, f] = max(ch.nt_rank[r2, f], t + tb.upd_v[OTHER_RANKS, cmd, k])
-    if ch.vmode:                             # the banks of the bank group have new own parts
-        first = g << cfg.bpg_sh
-        for b2 in range(first, first + cfg.bpg):
-            f = ch.ccmd[b2]
-            ch.cown[b2] = max(ch.nt_bank[b2, f], ch.nt_bg[g, f])
+    ch.m_own |= low_bits(cfg.bpg) << np.uint64(g << cfg.bpg_sh)   # the bank group's own parts changed
 
 
 @jit
@@ -281,7 +277,7 @@ def _lower(ch, cfg, kind, cmd, b):
 
 @tiny
 def candidate(ch, q, cfg, b):
-    """Keep bank `b`'s entries in the candidate arrays (`ch.ck` ...; kernel_pick.pick_all): its next
+    """Make bank `b`'s entries in the candidate arrays (`ch.ck` ...; kernel_pick.pick_all): its next
     command (the read hit if it has one, else the write hit, else PRE or ACT for its oldest request) and
     that command's own part and priority."""
     m = bit(b)
@@ -315,8 +311,7 @@ def touch(ch, q, cfg, b):
             _lower(ch, cfg, np.int64(2), PRE, b)
         else:
             _lower(ch, cfg, np.int64(3), ACT, b)
-    if ch.vmode:
-        candidate(ch, q, cfg, b)
+    ch.m_dirty |= m                          # its candidate (kernel_pick.pick_all) must be made again
 
 
 @tiny

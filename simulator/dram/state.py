@@ -63,15 +63,6 @@ CHANNEL = np.dtype([
     ("m_ws", u8),           # banks with a queued write hitting it
     ("minp", i8, (KINDS, MAX_RANKS)),   # per (kind of next command, rank): a lower bound of the earliest
                                         # cycles of its banks by their own rules (kernel_pick.py)
-    ("vmode", i8),          # 1: the per-bank candidate arrays below are kept (kernel_pick.pick_all)
-    ("vfull", i8),          # 1: ... and their ages fit the keys
-    ("vbase", i8),          # the age the keys count from
-    ("ck", i8, (MAX_BANKS,)),       # the bank's candidate: its group's place in `vg` (kind x MAX_RANKS + rank)
-    ("ccmd", i8, (MAX_BANKS,)),     # its command
-    ("ckey", i8, (MAX_BANKS,)),     # its priority: class bit << 31 + ((seq - vbase) << 6 | bank)
-    ("cslot", i8, (MAX_BANKS,)),    # its queue slot
-    ("cown", i8, (MAX_BANKS,)),     # its earliest cycle by same-bank and bank-group rules
-    ("vg", i8, ((KINDS + 1) * MAX_RANKS,)),   # per group the shared part (scratch); kind KINDS: no command, INF
     # -- per bank
     ("row", i8, (MAX_BANKS,)),      # open memory row, -1: closed
     ("prow", i8, (MAX_BANKS,)),     # open PIM row (dual row buffers), -1: closed
@@ -95,6 +86,18 @@ CHANNEL = np.dtype([
     ("nt_rank", i8, (MAX_RANKS, CMDS)),
     ("nt_ch", i8, (CMDS,)),
     ("cnt", i8, (CMDS,)),               # commands issued
+    # -- FR-FCFS weighing all banks at once (kernel_pick.pick_all)
+    ("m_dirty", u8),        # banks whose next command may have changed since the last pick (kernel_pick.py)
+    ("m_own", u8),          # banks whose own part may have changed since the last pick
+    ("vmode", i8),          # 1: the per-bank candidate arrays below are kept (kernel_pick.pick_all)
+    ("vfull", i8),          # 1: ... and their ages fit the keys
+    ("vbase", i8),          # the age the keys count from
+    ("ck", i8, (MAX_BANKS,)),       # the bank's candidate: its group's place in `vg` (kind x MAX_RANKS + rank)
+    ("ccmd", i8, (MAX_BANKS,)),     # its command
+    ("ckey", i8, (MAX_BANKS,)),     # its priority: class bit << 31 + ((seq - vbase) << 6 | bank)
+    ("cslot", i8, (MAX_BANKS,)),    # its queue slot
+    ("cown", i8, (MAX_BANKS,)),     # its earliest cycle by same-bank and bank-group rules
+    ("vg", i8, ((KINDS + 1) * MAX_RANKS,)),   # per group the shared part (scratch); kind KINDS: no command, INF
 ], align=True)
 QUEUE_ENTRY = np.dtype([("bank", i8), ("row", i8), ("col", i8), ("write", i8), ("enter", i8), ("id", i8),
                         ("seq", i8), ("next", i8), ("prev", i8)], align=True)
