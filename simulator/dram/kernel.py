@@ -6,7 +6,8 @@ then PIM, then row hits, then the oldest request), and issues it. Time jumps fro
 no cycle is stepped through. Channels share nothing, so each runs on its own.
 
 Weighing the queued requests is the hot path: under FR-FCFS, `kernel_pick.py` weighs them in groups of
-one rank and one kind of command, skipping groups that cannot win. Each bank keeps its queued requests
+one rank and one kind of command, skipping groups that cannot win, or, when many banks are busy, all
+banks at once in one vectorised loop over per-bank candidate arrays. Each bank keeps its queued requests
 as a linked list, with its oldest read and write hit, and bank sets say which banks need which kind of
 command next.
 

@@ -1,14 +1,26 @@
-"""Kernel part for FR-FCFS: the best next command of the queued requests, weighed group by group.
+"""Kernel part for FR-FCFS: the best next command of the queued requests, weighed in one of two ways.
 
 Every bank with queued requests has a next memory command, of one of four kinds: the RD of its oldest
 read hitting the open row, the WR of its oldest write hitting it, PRE (its open row serves no queued
 request), ACT (no row open). Its earliest cycle is the latest of a part of its own (same-bank and
 bank-group rules) and a part shared by its (kind, rank) group (rank and channel rules, and for ACT the
-activation windows). Each group keeps a lower bound of its banks' own parts (`ch.minp`): earliest-issue
-times only grow while a bank's next command stays the same, and a bank whose next command changes
-resets its group's bound. A group whose bound cannot beat the best candidate so far (its hits waiting
-for tRCD, its ACTs for tFAW) is skipped without visiting its banks; a visited group's bound is made
-exact. Groups are weighed hits first, since a hit wins ties.
+activation windows). The choice is the least (earliest cycle, class, age): a row hit wins a tie, then
+the oldest request. This order is total, so the two ways below choose the same command.
+
+Group by group (`_group`), when few banks have queued requests (a sequential stream keeps one or two
+busy): each group keeps a lower bound of its banks' own parts (`ch.minp`): earliest-issue times only
+grow while a bank's next command stays the same, and a bank whose next command changes resets its
+group's bound. A group whose bound cannot beat the best candidate so far (its hits waiting for tRCD,
+its ACTs for tFAW) is skipped without visiting its banks; a visited group's bound is made exact. Groups
+are weighed hits first, since a hit wins ties. Each visited bank costs a few unpredictable branches.
+
+All banks at once (`pick_all`), from `cfg.vec_on` busy banks on (random traffic keeps 20 of 32 busy):
+each bank's candidate (kind, command, own part, priority) is kept in per-bank arrays, made again only
+for the banks a command or an admission changed (`touch` and `apply` mark them in `ch.m_dirty` and
+`ch.m_own`), and the choice is the least of one integer key per bank in a loop without branches that
+numba vectorises. It hands back to group by group below `cfg.vec_off` busy banks, when a bank has both
+a read and a write hit (two candidates), when the ages of the queued requests outgrow the key, and when
+the least key is held back by a refresh or PIM limit.
 """
 from __future__ import annotations
 
@@ -80,7 +92,7 @@ CAP = I64((1 << SPAN) - 1)
 @tiny
 def pick_all(ch, cc, cfg, tb, t, block, padd):
     """The same choice as `_group` by group, made by weighing every bank at once from the candidate
-    arrays (kept while `ch.vmode`): each bank's earliest cycle is the latest of its own part and its
+    arrays (`keep_candidates` brings them up to date first): each bank's earliest cycle is the latest of its own part and its
     group's shared part, and its priority one integer, (offset from t, class, age, bank), so the choice
     is the least key. The loop has no branches and numba vectorises it. Limits (a refresh due, a blocking
     PIM bundle) only remove candidates, so a least key within its limit is the choice. Returns time -1

@@ -89,7 +89,7 @@ CHANNEL = np.dtype([
     # -- FR-FCFS weighing all banks at once (kernel_pick.pick_all)
     ("m_dirty", u8),        # banks whose next command may have changed since the last pick (kernel_pick.py)
     ("m_own", u8),          # banks whose own part may have changed since the last pick
-    ("vmode", i8),          # 1: the per-bank candidate arrays below are kept (kernel_pick.pick_all)
+    ("vmode", i8),          # 1: FR-FCFS weighs all banks at once from the candidate arrays below
     ("vfull", i8),          # 1: ... and their ages fit the keys
     ("vbase", i8),          # the age the keys count from
     ("ck", i8, (MAX_BANKS,)),       # the bank's candidate: its group's place in `vg` (kind x MAX_RANKS + rank)
@@ -97,7 +97,8 @@ CHANNEL = np.dtype([
     ("ckey", i8, (MAX_BANKS,)),     # its priority: class bit << 31 + ((seq - vbase) << 6 | bank)
     ("cslot", i8, (MAX_BANKS,)),    # its queue slot
     ("cown", i8, (MAX_BANKS,)),     # its earliest cycle by same-bank and bank-group rules
-    ("vg", i8, ((KINDS + 1) * MAX_RANKS,)),   # per group the shared part (scratch); kind KINDS: no command, INF
+    ("vg", i8, ((KINDS + 1) * MAX_RANKS,)),   # per (kind, rank) group its shared part (made at each pick);
+                                              # kind KINDS (no command): INF
 ], align=True)
 QUEUE_ENTRY = np.dtype([("bank", i8), ("row", i8), ("col", i8), ("write", i8), ("enter", i8), ("id", i8),
                         ("seq", i8), ("next", i8), ("prev", i8)], align=True)
