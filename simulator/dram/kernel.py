@@ -66,15 +66,15 @@ def _admit(ch, cc, cfg, t):
         else:                                    # the bank has a next command now
             ch.head[b] = s
             ch.m_q |= bit(b)
-            touch(ch, cc.q, cfg, b)
+            touch(ch, cfg, b)
         ch.tail[b] = s
         ch.qn[b] += 1
         if ch.row[b] == f.row:                   # a new hit; it is the oldest only if there was none
             if f.write:
                 if ch.ws[b] < 0:
-                    set_hits(ch, cc.q, cfg, b, ch.rs[b], s)
+                    set_hits(ch, cfg, b, ch.rs[b], s)
             elif ch.rs[b] < 0:
-                set_hits(ch, cc.q, cfg, b, s, ch.ws[b])
+                set_hits(ch, cfg, b, s, ch.ws[b])
         ch.nq += 1
         ch.fhead += 1
 
@@ -271,15 +271,15 @@ def _issue_column(ch, cc, cfg, tb, cmd, b, s, t):
         ch.m_q &= ~bit(b)
     row, write = ch.row[b], e.write
     if write:                                    # the next oldest hit of its kind takes its place
-        set_hits(ch, cc.q, cfg, b, ch.rs[b], find_hit(cc.q, nxt, row, 1))
+        set_hits(ch, cfg, b, ch.rs[b], find_hit(cc.q, nxt, row, 1))
     else:
-        set_hits(ch, cc.q, cfg, b, find_hit(cc.q, nxt, row, 0), ch.ws[b])
+        set_hits(ch, cfg, b, find_hit(cc.q, nxt, row, 0), ch.ws[b])
     auto = cfg.page == 1 or (cfg.page == 2 and ch.rs[b] < 0 and ch.ws[b] < 0)
     if auto:
         cmd = RDA if cmd == RD else WRA
     apply(ch, cfg, tb, cmd, b, t)
     if auto:
-        close_row(ch, cc.q, cfg, b, False, t)
+        close_row(ch, cfg, b, False, t)
     o = ch.nout
     if o >= cc.out.shape[0]:
         ch.err = ERR_OUT_FULL
@@ -294,24 +294,24 @@ def _issue_column(ch, cc, cfg, tb, cmd, b, s, t):
 
 
 @jit
-def _issue_refresh(ch, cc, cfg, tb, t, cmd, b, rank, mask):
+def _issue_refresh(ch, cfg, tb, t, cmd, b, rank, mask):
     """A refresh-side command: PREA or REF on a rank, PIM-row precharge, or per-bank PRE and REFpb."""
     if cmd == PREA or cmd == REF:                # rank commands: every bank of the rank
         for i in range(cfg.bpr):
             bk = rank * cfg.bpr + i
             apply(ch, cfg, tb, cmd, bk, t)
             if cmd == PREA and ch.row[bk] >= 0:
-                close_row(ch, cc.q, cfg, bk, False, t)
+                close_row(ch, cfg, bk, False, t)
         if cmd == REF:
             ch.refdue[rank] += cfg.tREFI
     elif cmd == PPRE:
         for bk in range(cfg.nbank):
             if mask & bit(bk):
                 apply(ch, cfg, tb, PPRE, bk, t)
-                close_row(ch, cc.q, cfg, bk, True, t)
+                close_row(ch, cfg, bk, True, t)
     elif cmd == PRE:
         apply(ch, cfg, tb, PRE, b, t)
-        close_row(ch, cc.q, cfg, b, False, t)
+        close_row(ch, cfg, b, False, t)
     else:                                        # REFPB
         apply(ch, cfg, tb, REFPB, b, t)
         ch.refdue[rank] += cfg.tREFIpb
@@ -330,12 +330,12 @@ def _issue(ch, cc, cfg, tb, t, kind, cmd, b, slot, mask):
             push_window(ch, cfg, b >> cfg.bpr_sh, np.int64(1), t)
         elif cmd == PRE:
             apply(ch, cfg, tb, PRE, b, t)
-            close_row(ch, cc.q, cfg, b, False, t)
+            close_row(ch, cfg, b, False, t)
         else:
             row = cc.q[slot].row
             cmd = _issue_column(ch, cc, cfg, tb, cmd, b, slot, t)
     elif kind == K_REF:
-        _issue_refresh(ch, cc, cfg, tb, t, cmd, b, slot, mask)
+        _issue_refresh(ch, cfg, tb, t, cmd, b, slot, mask)
     else:
         row = issue_pim(ch, cc, cfg, tb, t, cmd, b, slot, mask)
     ch.cnt[cmd] += 1

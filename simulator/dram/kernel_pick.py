@@ -29,7 +29,7 @@ import numpy as np
 from loomsim.simulator.dram import commands as C
 from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, candidate, ctpop, low_bits, lowest, rank_mask,
                                                  ready_window, tiny)
-from loomsim.simulator.dram.state import INF, KINDS, MAX_RANKS, NEVER
+from loomsim.simulator.dram.state import INF, MAX_RANKS, NEVER
 
 KD_RD, KD_WR, KD_PRE, KD_ACT = (I64(v) for v in range(4))
 RD, WR, PRE, ACT = I64(C.RD), I64(C.WR), I64(C.PRE), I64(C.ACT)
@@ -92,12 +92,13 @@ CAP = I64((1 << SPAN) - 1)
 @tiny
 def pick_all(ch, cc, cfg, tb, t, block, padd):
     """The same choice as `_group` by group, made by weighing every bank at once from the candidate
-    arrays (`keep_candidates` brings them up to date first): each bank's earliest cycle is the latest of its own part and its
-    group's shared part, and its priority one integer, (offset from t, class, age, bank), so the choice
-    is the least key. The loop has no branches and numba vectorises it. Limits (a refresh due, a blocking
-    PIM bundle) only remove candidates, so a least key within its limit is the choice. Returns time -1
-    when this cannot decide (no candidate, an age or an offset beyond the key's bits, or the least key
-    held back by a limit); `pick_frfcfs` then weighs group by group."""
+    arrays (`keep_candidates` brings them up to date first): each bank's earliest cycle is the latest
+    of its own part and its group's shared part, and its priority one integer, (offset from t, class,
+    age, bank), so the choice is the least key. The loop has no branches and numba vectorises it.
+    Limits (a refresh due, a blocking PIM bundle) only remove candidates, so a least key within its
+    limit is the choice. Returns time -1 when this cannot decide (no candidate, an age or an offset
+    beyond the key's bits, or the least key held back by a limit); `pick_frfcfs` then weighs group by
+    group."""
     for rank in range(cfg.nrank):
         k = rank
         for cmd in (RD, WR, PRE, ACT):

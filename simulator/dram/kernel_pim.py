@@ -121,7 +121,7 @@ def issue_pim(ch, cc, cfg, tb, t, cmd, b, i, mask):
         return row
     if cmd == PRE:
         apply(ch, cfg, tb, PRE, b, t)
-        close_row(ch, cc.q, cfg, b, False, t)
+        close_row(ch, cfg, b, False, t)
         return np.int64(-1)
     if cmd == PACT:
         apply_mask(ch, cfg, tb, PACT, mask, t)
@@ -138,7 +138,7 @@ def issue_pim(ch, cc, cfg, tb, t, cmd, b, i, mask):
         apply_mask(ch, cfg, tb, PPRE, mask, t)
         for bk in range(cfg.nbank):
             if mask & bit(bk):
-                close_row(ch, cc.q, cfg, bk, dual, t)
+                close_row(ch, cfg, bk, dual, t)
         return np.int64(-1)
     if cmd == GWRITE:
         apply(ch, cfg, tb, GWRITE, b, t)

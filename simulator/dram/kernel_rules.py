@@ -255,7 +255,7 @@ def find_hit(q, s, row, write):
 
 
 @tiny
-def set_hits(ch, q, cfg, b, rs, ws):
+def set_hits(ch, cfg, b, rs, ws):
     """Record the oldest read and write hitting the bank's open row (-1: none); the bank's next command
     may have changed, so the next pick looks at it."""
     ch.rs[b] = rs
@@ -263,7 +263,7 @@ def set_hits(ch, q, cfg, b, rs, ws):
     m = bit(b)
     ch.m_rs = (ch.m_rs | m) if rs >= 0 else (ch.m_rs & ~m)
     ch.m_ws = (ch.m_ws | m) if ws >= 0 else (ch.m_ws & ~m)
-    touch(ch, q, cfg, b)
+    touch(ch, cfg, b)
 
 
 @tiny
@@ -299,7 +299,7 @@ def candidate(ch, q, cfg, b):
 
 
 @tiny
-def touch(ch, q, cfg, b):
+def touch(ch, cfg, b):
     """Bank `b`'s next commands may have changed (kernel_pick.py): keep the bounds of their groups."""
     m = bit(b)
     if ch.m_rs & m:
@@ -320,15 +320,15 @@ def open_row(ch, cc, cfg, b, row, pim_buffer, t):
     if not pim_buffer:                       # find the queued requests this row now serves
         ch.m_open |= bit(b)
         head = ch.head[b]
-        set_hits(ch, cc.q, cfg, b, find_hit(cc.q, head, row, 0), find_hit(cc.q, head, row, 1))
+        set_hits(ch, cfg, b, find_hit(cc.q, head, row, 0), find_hit(cc.q, head, row, 1))
 
 
 @tiny
-def close_row(ch, q, cfg, b, pim_buffer, t):
+def close_row(ch, cfg, b, pim_buffer, t):
     set_row(ch, cfg, b, np.int64(-1), pim_buffer, t)
     if not pim_buffer:
         ch.m_open &= ~bit(b)
-        set_hits(ch, q, cfg, b, np.int64(-1), np.int64(-1))
+        set_hits(ch, cfg, b, np.int64(-1), np.int64(-1))
 
 
 @tiny
