@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 from loomsim.simulator.dram import commands as C
-from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, candidate, ctpop, low_bits, lowest, rank_mask,
-                                                 ready_window, tiny)
+from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, candidate, low_bits, lowest, popcount,
+                                                 rank_mask, ready_window, tiny)
 from loomsim.simulator.dram.state import INF, MAX_RANKS, NEVER
 
 KD_RD, KD_WR, KD_PRE, KD_ACT = (I64(v) for v in range(4))
@@ -158,7 +158,7 @@ def keep_candidates(ch, cc, cfg):
 def pick_frfcfs(ch, cc, cfg, tb, t, block, padd):
     """The best memory command under FR-FCFS: (time, class, seq, command, bank, queue slot); time INF if
     none issues before its limit."""
-    n = ctpop(ch.m_q)
+    n = popcount(ch.m_q)
     if ch.vmode == 0:
         if n >= cfg.vec_on and cfg.refresh != 2:
             ch.vmode = 1

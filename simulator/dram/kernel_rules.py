@@ -83,21 +83,17 @@ class ChannelArrays(NamedTuple):
     c: np.int64            # the channel's index
 
 
-@tiny
-def popcount(m):
-    n = 0
-    while m:
-        m &= m - U1
-        n += 1
-    return n
-
-
 @intrinsic
-def ctpop(typingctx, x):
-    """Set bits of an integer: the processor's one-instruction count (numba has no popcount)."""
+def _ctpop(typingctx, x):
     def codegen(context, builder, signature, args):
         return builder.ctpop(args[0])
     return x(x), codegen
+
+
+@tiny
+def popcount(m):
+    """Set bits of a bank mask: the processor's one-instruction count (numba has no popcount)."""
+    return np.int64(_ctpop(m))
 
 
 @tiny

@@ -38,7 +38,10 @@ MAX_RANKS = 16
 CMDS = 16           # command codes, padded to a power of two
 WIN = 32            # activation-window ring length (t32AW needs 32)
 KINDS = 4           # kinds of next memory command (RD, WR, PRE, ACT; see kernel_pick.py)
-VEC_ON, VEC_OFF = 12, 8     # banks with queued requests at which FR-FCFS switches its way of weighing
+# banks with queued requests at which FR-FCFS switches its way of weighing (a speed setting, not a model
+# parameter: both ways choose the same command; 6 to 12 measured alike on HBM2 random and mixed traces,
+# 16 and up slower on the mix, docs/dram.md "Speed")
+VEC_ON, VEC_OFF = 12, 8
 
 i8, u8 = np.int64, np.uint64
 CHANNEL = np.dtype([
