@@ -20,7 +20,7 @@ from loomsim.simulator.dram.energy import EnergyReport, energy
 from loomsim.simulator.dram.kernel_io import channel_counts, enqueue
 from loomsim.simulator.dram.mapping import AddressMap
 from loomsim.simulator.dram.state import (DONE, ERR_OUT_FULL, ERR_PIM_ROW_CLOSED, INF, PIM_DONE, grow_ring, make_cfg,
-                                          make_state, pack_tables)
+                                          make_state, pack_tables, zeros)
 
 ENGINE_SIMPLIFICATIONS = (
     "DRAM engine: no power-down or self-refresh states; refreshes issue when due (postponed only during a PIM "
@@ -125,7 +125,7 @@ class DramEngine:
         while new < need:
             new *= 2
         fifo = grow_ring(st.fifo, st.ch["fhead"], st.ch["ftail"], new)
-        self.st = st._replace(fifo=fifo, out=np.zeros((self.channels, new + st.q.shape[1]), DONE))
+        self.st = st._replace(fifo=fifo, out=zeros((self.channels, new + st.q.shape[1]), DONE))
 
     def submit_pim(self, channel: int, ops: list[tuple], arrival: int) -> list[int]:
         """Queue PIM ops (op code, bank mask, row, bank, count) on one channel; returns their ids."""
@@ -142,7 +142,7 @@ class DramEngine:
             while new < tail - head + len(ops):
                 new *= 2
             self.st = st = st._replace(pim=grow_ring(st.pim, st.ch["phead"], st.ch["ptail"], new),
-                                       pout=np.zeros((self.channels, new), PIM_DONE))
+                                       pout=zeros((self.channels, new), PIM_DONE))
             cap = new
         ids = []
         for j, (op, mask, row, bank, count) in enumerate(ops):

@@ -57,7 +57,7 @@ def _admit(ch, cc, cfg, t):
         ch.nfree -= 1
         s = cc.free[ch.nfree]
         e = cc.q[s]
-        e.bank, e.row, e.col, e.write, e.enter, e.id, e.seq = b, f.row, f.col, f.write, t, f.id, ch.seq
+        e.bank, e.row, e.write, e.enter, e.id, e.seq = b, f.row, f.write, t, f.id, ch.seq
         ch.seq += 1
         last = ch.tail[b]                        # append to the bank's list
         e.next, e.prev = -1, last

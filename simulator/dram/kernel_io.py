@@ -78,7 +78,6 @@ def enqueue(st, order, count, shift, pos, atom, atom_sh, bpr, bpg, last_arrival,
         f = st.fifo[c, ch.ftail & (cap - 1)]
         f.bank = ra * bpr + bg * bpg + ba
         f.row = ro
-        f.col = co
         f.write, f.arr, f.id = write[0] if one_w else write[i], arr, first_id + i
         ch.ftail += 1
     return -1

@@ -20,7 +20,7 @@ import numpy as np
 
 from loomsim.errors import LoomError
 from loomsim.simulator.dram import kernel
-from loomsim.simulator.dram.state import ERR_PIM_ROW_CLOSED, LOGGED, State
+from loomsim.simulator.dram.state import DONE, ERR_PIM_ROW_CLOSED, LOGGED, PIM_DONE, State, copy, zeros
 
 
 class Lookahead:
@@ -30,9 +30,9 @@ class Lookahead:
         self.engine = engine
         self.cfg = engine.cfg._replace(log=0)
         st = engine.st
-        self.st = State(ch=st.ch.copy(), q=st.q.copy(), q_free=st.q_free.copy(), fifo=st.fifo, pim=st.pim,
-                        out=np.zeros_like(st.out), pout=np.zeros_like(st.pout), log=np.zeros(0, LOGGED),
-                        log_n=np.zeros(1, np.int64))
+        self.st = State(ch=copy(st.ch), q=copy(st.q), q_free=copy(st.q_free), fifo=st.fifo, pim=st.pim,
+                        out=zeros(st.out.shape, DONE), pout=zeros(st.pout.shape, PIM_DONE), log=zeros(0, LOGGED),
+                        log_n=zeros(1, np.int64))
         self.horizon = np.zeros(engine.channels, dtype=np.int64)   # channel c decided every command before this
         self.commands = 0          # commands the look-ahead issued (statistics)
         self.syncs = 0             # channels copied from the engine (statistics)
@@ -42,8 +42,8 @@ class Lookahead:
         e, st = self.engine.st, self.st
         if st.fifo is not e.fifo or st.pim is not e.pim or st.out.shape != e.out.shape or st.pout.shape != e.pout.shape:
             self.st = st._replace(fifo=e.fifo, pim=e.pim,
-                                  out=st.out if st.out.shape == e.out.shape else np.zeros_like(e.out),
-                                  pout=st.pout if st.pout.shape == e.pout.shape else np.zeros_like(e.pout))
+                                  out=st.out if st.out.shape == e.out.shape else zeros(e.out.shape, DONE),
+                                  pout=st.pout if st.pout.shape == e.pout.shape else zeros(e.pout.shape, PIM_DONE))
 
     def sync(self, channels: np.ndarray) -> None:
         """Make `channels` copies of the engine's (same state, same time)."""

@@ -43,8 +43,45 @@ KINDS = 4           # kinds of next memory command (RD, WR, PRE, ACT; see kernel
 # 16 and up slower on the mix, docs/dram.md "Speed")
 VEC_ON, VEC_OFF = 12, 8
 
+LINE = 64           # bytes of a cache line
+
+
+def lined(fields: list[tuple]) -> np.dtype:
+    """A record dtype whose array fields each start on a cache line, and whose size is whole lines
+    (scalars are packed between them). With the arrays allocated on a line too (`zeros`), a row of 16
+    earliest times (128 B) is two whole lines that vector loads and stores reach without splitting;
+    as laid out by numpy's `align=True`, the same rows sat at an offset of 32 B that changed with
+    where numpy placed the array, and the kernel's speed changed with it (up to ~10% between runs)."""
+    names, formats, offsets, at = [], [], [], 0
+    for name, kind, *shape in fields:
+        dt = np.dtype((kind, shape[0])) if shape else np.dtype(kind)
+        if shape:
+            at = -(-at // LINE) * LINE
+        names.append(name)
+        formats.append(dt)
+        offsets.append(at)
+        at += dt.itemsize
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": -(-at // LINE) * LINE})
+
+
+def zeros(shape, dtype) -> np.ndarray:
+    """np.zeros whose first element starts on a cache line (numpy only promises 16 bytes)."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(n + LINE, np.uint8)
+    skip = -raw.ctypes.data % LINE
+    return raw[skip:skip + n].view(dtype).reshape(shape)
+
+
+def copy(arr: np.ndarray) -> np.ndarray:
+    """A copy of `arr` that starts on a cache line."""
+    out = zeros(arr.shape, arr.dtype)
+    out[...] = arr
+    return out
+
+
 i8, u8 = np.int64, np.uint64
-CHANNEL = np.dtype([
+CHANNEL = lined([
     # -- scalars
     ("now", i8),            # the channel's time: the cycle of its last decision
     ("nq", i8),             # requests in the controller queue
@@ -102,18 +139,21 @@ CHANNEL = np.dtype([
     ("cown", i8, (MAX_BANKS,)),     # its earliest cycle by same-bank and bank-group rules
     ("vg", i8, ((KINDS + 1) * MAX_RANKS,)),   # per (kind, rank) group its shared part (made at each pick);
                                               # kind KINDS (no command): INF
-], align=True)
-QUEUE_ENTRY = np.dtype([("bank", i8), ("row", i8), ("col", i8), ("write", i8), ("enter", i8), ("id", i8),
+])
+QUEUE_ENTRY = np.dtype([("bank", i8), ("row", i8), ("write", i8), ("enter", i8), ("id", i8),
                         ("seq", i8), ("next", i8), ("prev", i8)], align=True)
-ARRIVAL = np.dtype([("bank", i8), ("row", i8), ("col", i8), ("write", i8), ("arr", i8), ("id", i8)], align=True)
+ARRIVAL = np.dtype([("bank", np.int32), ("write", np.int32), ("row", i8), ("arr", i8), ("id", i8)], align=True)
 PIM_OP = np.dtype([("op", i8), ("row", i8), ("bank", i8), ("count", i8), ("arr", i8), ("mask", u8)], align=True)
 DONE = np.dtype([("id", i8), ("enter", i8), ("done", i8), ("write", i8)], align=True)
 PIM_DONE = np.dtype([("seq", i8), ("done", i8)], align=True)   # the op's place in the ring's sequence
 LOGGED = np.dtype([("t", i8), ("ch", i8), ("cmd", i8), ("bank", i8), ("row", i8), ("mask", u8)], align=True)
 # the compiled timing rules (commands.compile_tables): per (scope, earlier command) the later commands
-# it constrains and by how much; and the activation windows
-TABLES = np.dtype([("upd_n", i8, (5, CMDS)), ("upd_f", i8, (5, CMDS, CMDS)), ("upd_v", i8, (5, CMDS, CMDS)),
-                   ("win_n", i8, (2,)), ("win_t", i8, (2,))], align=True)
+# it constrains and by how much, as lists (`upd_n` of them) and as one row of CMDS latencies (`upd_d`, NOLAT
+# where there is no rule: adding it to a time leaves a value below every earliest time); and the activation
+# windows
+TABLES = lined([("upd_n", i8, (5, CMDS)), ("upd_f", i8, (5, CMDS, CMDS)), ("upd_v", i8, (5, CMDS, CMDS)),
+                ("upd_d", i8, (5, CMDS, CMDS)), ("win_n", i8, (2,)), ("win_t", i8, (2,))])
+NOLAT = -(1 << 61)
 
 # error codes the kernel reports in `err`
 ERR_NONE, ERR_PIM_ROW_CLOSED, ERR_OUT_FULL = 0, 1, 2
@@ -181,7 +221,7 @@ def make_state(cfg: Cfg, channels: int, fifo: int = 1024, pim: int = 64, log: in
     """Fresh state: every bank closed, no command yet, the first refresh of rank r due at (r+1)/R of tREFI."""
     assert cfg.nbank <= MAX_BANKS and cfg.nrank <= MAX_RANKS and NCMD <= CMDS
     slots = cfg.qsize * (cfg.nbank if cfg.qmode == 1 else 1)
-    ch = np.zeros(channels, CHANNEL)
+    ch = zeros(channels, CHANNEL)
     ch["nfree"] = slots
     ch["lastpim"] = NEVER
     for f in ("row", "prow", "head", "tail", "rs", "ws"):
@@ -191,20 +231,24 @@ def make_state(cfg: Cfg, channels: int, fifo: int = 1024, pim: int = 64, log: in
     ch["vg"][:, KINDS * MAX_RANKS:] = INF
     period = cfg.tREFIpb if cfg.refresh == 2 else cfg.tREFI
     ch["refdue"][:, :cfg.nrank] = (np.arange(cfg.nrank) + 1) * period // cfg.nrank if cfg.refresh else INF
-    return State(ch=ch, q=np.zeros((channels, slots), QUEUE_ENTRY),
-                 q_free=np.tile(np.arange(slots - 1, -1, -1, dtype=np.int64), (channels, 1)),
-                 fifo=np.zeros((channels, fifo), ARRIVAL), pim=np.zeros((channels, pim), PIM_OP),
-                 out=np.zeros((channels, fifo + slots), DONE), pout=np.zeros((channels, pim), PIM_DONE),
-                 log=np.zeros(log, LOGGED), log_n=np.zeros(1, np.int64))
+    return State(ch=ch, q=zeros((channels, slots), QUEUE_ENTRY),
+                 q_free=copy(np.tile(np.arange(slots - 1, -1, -1, dtype=np.int64), (channels, 1))),
+                 fifo=zeros((channels, fifo), ARRIVAL), pim=zeros((channels, pim), PIM_OP),
+                 out=zeros((channels, fifo + slots), DONE), pout=zeros((channels, pim), PIM_DONE),
+                 log=zeros(log, LOGGED), log_n=zeros(1, np.int64))
 
 
 def pack_tables(tables) -> np.ndarray:
     """`commands.Tables` as the one-record array the kernel reads (fixed shapes, so constant offsets)."""
-    out = np.zeros(1, TABLES)
+    out = zeros(1, TABLES)
     n = tables.upd_n.shape[1]
     out["upd_n"][0, :, :n] = tables.upd_n
     out["upd_f"][0, :, :n, :n] = tables.upd_f
     out["upd_v"][0, :, :n, :n] = tables.upd_v
+    out["upd_d"][0] = NOLAT
+    for s, p in zip(*np.nonzero(tables.upd_n)):
+        k = tables.upd_n[s, p]
+        out["upd_d"][0, s, p, tables.upd_f[s, p, :k]] = tables.upd_v[s, p, :k]
     out["win_n"][0, :tables.win_n.size] = tables.win_n
     out["win_t"][0, :tables.win_t.size] = tables.win_t
     return out
@@ -212,7 +256,7 @@ def pack_tables(tables) -> np.ndarray:
 
 def grow_ring(arr: np.ndarray, head: np.ndarray, tail: np.ndarray, new: int) -> np.ndarray:
     """A [ch, k] ring re-laid into [ch, new] keeping each channel's live entries at their places."""
-    out = np.zeros((arr.shape[0], new), dtype=arr.dtype)
+    out = zeros((arr.shape[0], new), arr.dtype)
     k = arr.shape[1]
     for c in range(arr.shape[0]):
         idx = np.arange(int(head[c]), int(tail[c]))
