@@ -93,15 +93,19 @@ class DramEngine:
         if arrival.min() < self.horizon:
             raise LoomError(f"a request arrives at cycle {int(arrival.min())}, before cycle {self.horizon}, up to "
                             "which the engine has already run; submit before running past its arrival.")
-        per_channel = self.channel_counts(addr)
-        ch = self.st.ch
-        self._reserve_fifo(int((ch["ftail"] - ch["fhead"] + per_channel).max()))
-        st = self.st
-        before = st.ch["ftail"].copy()
+        before = self.st.ch["ftail"].copy()
         last = self.last_arrival.copy()
-        bad = enqueue(st, *self._decode, last, addr, write, arrival, np.int64(self.next_id))
+        start = 0
+        while True:              # decode and append; a full ring doubles and the rest follows
+            bad = enqueue(self.st, *self._decode, last, addr[start:], write if write.size == 1 else write[start:],
+                          arrival if arrival.size == 1 else arrival[start:], np.int64(self.next_id + start))
+            if bad > -2:
+                break
+            start += -2 - bad
+            self._grow_fifo()
         if bad >= 0:
-            st.ch["ftail"] = before                       # take back what was appended
+            bad += start
+            self.st.ch["ftail"] = before                  # take back what was appended
             c = int(self.map.field(addr[bad:bad + 1], "ch")[0])
             raise LoomError(f"requests to DRAM channel {c} go back in time (arrival "
                             f"{int(arrival[bad if arrival.size > 1 else 0])} after {int(last[c])}); submit "
@@ -116,14 +120,11 @@ class DramEngine:
         channel_counts(addr, *self._decode[:6], counts)
         return counts
 
-    def _reserve_fifo(self, need: int) -> None:
+    def _grow_fifo(self) -> None:
+        """Double the arrival rings (and the completion rows, which must hold every request a run can
+        complete: all arrivals and all queued)."""
         st = self.st
-        cap = st.fifo.shape[1]
-        if need <= cap:
-            return
-        new = cap
-        while new < need:
-            new *= 2
+        new = 2 * st.fifo.shape[1]
         fifo = grow_ring(st.fifo, st.ch["fhead"], st.ch["ftail"], new)
         self.st = st._replace(fifo=fifo, out=zeros((self.channels, new + st.q.shape[1]), DONE))
 

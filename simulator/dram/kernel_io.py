@@ -62,10 +62,11 @@ def channel_counts(addr, order, count, shift, pos, atom, atom_sh, counts):
 
 @entry
 def enqueue(st, order, count, shift, pos, atom, atom_sh, bpr, bpg, last_arrival, addr, write, arrival, first_id):
-    """Decode byte addresses (see `decode`) and append each request to its channel's arrival ring, which
-    must have room. `write` and `arrival` hold one value per request, or one for all. Returns -1, or the
-    index of the first request that arrives before an earlier one of its channel (nothing is appended
-    from it on)."""
+    """Decode byte addresses (see `decode`) and append each request to its channel's arrival ring.
+    `write` and `arrival` hold one value per request, or one for all. Returns -1 when all are appended;
+    i >= 0 when request i arrives before an earlier one of its channel; -2 - i when request i finds its
+    channel's ring full. Nothing is appended from request i on; the caller grows the rings and goes on
+    from i, or takes back what was appended."""
     cap = st.fifo.shape[1]
     one_w, one_a = write.shape[0] == 1, arrival.shape[0] == 1
     for i in range(addr.shape[0]):
@@ -73,8 +74,10 @@ def enqueue(st, order, count, shift, pos, atom, atom_sh, bpr, bpg, last_arrival,
         arr = arrival[0] if one_a else arrival[i]
         if arr < last_arrival[c]:
             return i
-        last_arrival[c] = arr
         ch = st.ch[c]
+        if ch.ftail - ch.fhead >= cap:
+            return -2 - i
+        last_arrival[c] = arr
         f = st.fifo[c, ch.ftail & (cap - 1)]
         f.bank = ra * bpr + bg * bpg + ba
         f.row = ro
