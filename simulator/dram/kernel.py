@@ -355,8 +355,7 @@ def _run_channel(cfg, tb, st, c, until):
     t = ch.now
     issued = 0
     while True:
-        if _next_admission(ch, cc, cfg) <= t:
-            _admit(ch, cc, cfg, t)
+        _admit(ch, cc, cfg, t)
         if ch.phead < ch.ptail:
             retire_done(ch, cc, cfg)
         bt, kind, cmd, b, slot, mask = _pick(ch, cc, cfg, tb, t)
