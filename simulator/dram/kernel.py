@@ -351,7 +351,10 @@ def _idle(ch):
 @jit
 def _run_channel(cfg, tb, st, c, until):
     ch = st.ch[c]
-    cc = ChannelArrays(st.q[c], st.q_free[c], st.fifo[c], st.pim[c], st.out[c], st.pout[c], st.log, st.log_n, c)
+    # completions of every channel go to one array, each channel's together behind the last channel's
+    ch.nout = 0
+    cc = ChannelArrays(st.q[c], st.q_free[c], st.fifo[c], st.pim[c], st.out[st.out_n[0]:], st.pout[c], st.log,
+                       st.log_n, c)
     t = ch.now
     issued = 0
     while True:
@@ -378,6 +381,7 @@ def _run_channel(cfg, tb, st, c, until):
         if ch.err != 0:
             break
     ch.now = t
+    st.out_n[0] += ch.nout
     return issued
 
 

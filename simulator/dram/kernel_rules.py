@@ -78,7 +78,7 @@ class ChannelArrays(NamedTuple):
     free: np.ndarray       # stack of free slots
     fifo: np.ndarray       # ARRIVAL ring
     pim: np.ndarray        # PIM_OP ring
-    out: np.ndarray        # DONE
+    out: np.ndarray        # DONE: where the channel's completions of this run go (rows of `State.out`)
     pout: np.ndarray       # PIM_DONE
     log: np.ndarray        # LOGGED (all channels share it)
     log_n: np.ndarray

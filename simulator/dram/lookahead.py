@@ -31,8 +31,8 @@ class Lookahead:
         self.cfg = engine.cfg._replace(log=0)
         st = engine.st
         self.st = State(ch=copy(st.ch), q=copy(st.q), q_free=copy(st.q_free), fifo=st.fifo, pim=st.pim,
-                        out=zeros(st.out.shape, DONE), pout=zeros(st.pout.shape, PIM_DONE), log=zeros(0, LOGGED),
-                        log_n=zeros(1, np.int64))
+                        out=zeros(st.out.shape, DONE), out_n=zeros(1, np.int64), pout=zeros(st.pout.shape, PIM_DONE),
+                        log=zeros(0, LOGGED), log_n=zeros(1, np.int64))
         self.horizon = np.zeros(engine.channels, dtype=np.int64)   # channel c decided every command before this
         self.commands = 0          # commands the look-ahead issued (statistics)
         self.syncs = 0             # channels copied from the engine (statistics)
@@ -92,10 +92,12 @@ class Lookahead:
             raise RuntimeError("DRAM look-ahead: completion buffer overflow")  # pragma: no cover
         requests, ops = [], []
         nout, npout = st.ch["nout"], st.ch["npout"]
+        at = 0                                   # the kernel wrote each channel's completions together, in order
         for c in channels[(nout[channels] > 0) | (npout[channels] > 0)].tolist():
             n = int(nout[c])
             if n:
-                done = st.out[c, :n]
+                done = st.out[at:at + n]
+                at += n
                 requests.append((c, done["id"].copy(), done["done"].copy()))
                 nout[c] = 0
             n = int(npout[c])
@@ -104,4 +106,5 @@ class Lookahead:
                 ops.append((c, np.array([ids[s] for s in st.pout[c, :n]["seq"].tolist()], dtype=np.int64),
                             st.pout[c, :n]["done"].copy()))
                 npout[c] = 0
+        st.out_n[0] = 0
         return requests, ops

@@ -64,13 +64,22 @@ def lined(fields: list[tuple]) -> np.dtype:
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": -(-at // LINE) * LINE})
 
 
-def zeros(shape, dtype) -> np.ndarray:
-    """np.zeros whose first element starts on a cache line (numpy only promises 16 bytes)."""
+def _on_line(alloc, shape, dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     n = int(np.prod(shape)) * dtype.itemsize
-    raw = np.zeros(n + LINE, np.uint8)
+    raw = alloc(n + LINE, np.uint8)
     skip = -raw.ctypes.data % LINE
     return raw[skip:skip + n].view(dtype).reshape(shape)
+
+
+def zeros(shape, dtype) -> np.ndarray:
+    """np.zeros whose first element starts on a cache line (numpy only promises 16 bytes)."""
+    return _on_line(np.zeros, shape, dtype)
+
+
+def empty(shape, dtype) -> np.ndarray:
+    """np.empty whose first element starts on a cache line."""
+    return _on_line(np.empty, shape, dtype)
 
 
 def copy(arr: np.ndarray) -> np.ndarray:
@@ -89,7 +98,7 @@ CHANNEL = lined([
     ("fhead", i8), ("ftail", i8),   # arrivals ring: next to admit, next free place (sequence numbers)
     ("phead", i8), ("ptail", i8),   # PIM ring likewise
     ("pissued", i8),        # commands issued for the head PIM op
-    ("nout", i8),           # requests completed in this run (rows of `out`)
+    ("nout", i8),           # requests completed in the last run (its rows of `out`, after the channels run before it)
     ("npout", i8),          # PIM ops completed in this run (rows of `pout`)
     ("seq", i8),            # sequence number of the next admitted request (its age)
     ("lastpim", i8),        # cycle of the last PIM command
@@ -198,7 +207,9 @@ class State(NamedTuple):
     q_free: np.ndarray     # [channels, slots] stack of free slots
     fifo: np.ndarray       # [channels, k] ARRIVAL ring
     pim: np.ndarray        # [channels, k] PIM_OP ring
-    out: np.ndarray        # [channels, k] DONE: requests completed in this run
+    out: np.ndarray        # [channels x k] DONE: requests completed in this run, channel after channel in the
+                           # order they ran
+    out_n: np.ndarray      # [1]: rows of `out` in use
     pout: np.ndarray       # [channels, k] PIM_DONE: PIM ops completed in this run
     log: np.ndarray        # [k] LOGGED command log (tests and `--log`)
     log_n: np.ndarray      # [1]
@@ -234,8 +245,8 @@ def make_state(cfg: Cfg, channels: int, fifo: int = 1024, pim: int = 64, log: in
     return State(ch=ch, q=zeros((channels, slots), QUEUE_ENTRY),
                  q_free=copy(np.tile(np.arange(slots - 1, -1, -1, dtype=np.int64), (channels, 1))),
                  fifo=zeros((channels, fifo), ARRIVAL), pim=zeros((channels, pim), PIM_OP),
-                 out=zeros((channels, fifo + slots), DONE), pout=zeros((channels, pim), PIM_DONE),
-                 log=zeros(log, LOGGED), log_n=zeros(1, np.int64))
+                 out=zeros(channels * (fifo + slots), DONE), out_n=zeros(1, np.int64),
+                 pout=zeros((channels, pim), PIM_DONE), log=zeros(log, LOGGED), log_n=zeros(1, np.int64))
 
 
 def pack_tables(tables) -> np.ndarray:
