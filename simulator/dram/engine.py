@@ -103,13 +103,14 @@ class DramEngine:
         before = self.st.ch["ftail"].copy()
         last = self.last_arrival.copy()
         start = 0
-        while True:              # decode and append; a full ring doubles and the rest follows
+        while True:              # decode and append; a full ring grows to fit the rest, which follows
             bad = enqueue(self.st, *self._decode, last, addr[start:], write if write.size == 1 else write[start:],
                           arrival if arrival.size == 1 else arrival[start:], np.int64(self.next_id + start))
             if bad > -2:
                 break
             start += -2 - bad
-            self._grow_fifo()
+            ch = self.st.ch
+            self._grow_fifo(int((ch["ftail"] - ch["fhead"] + self.channel_counts(addr[start:])).max()))
         if bad >= 0:
             bad += start
             self.st.ch["ftail"] = before                  # take back what was appended
@@ -127,11 +128,13 @@ class DramEngine:
         channel_counts(addr, *self._decode[:6], counts)
         return counts
 
-    def _grow_fifo(self) -> None:
-        """Double the arrival rings (and the completion rows, which must hold every request a run can
-        complete: all arrivals and all queued)."""
+    def _grow_fifo(self, need: int) -> None:
+        """Grow the arrival rings to hold `need` requests per channel, at least doubling them (and the
+        completion rows, which must hold every request a run can complete: all arrivals and all queued)."""
         st = self.st
         new = 2 * st.fifo.shape[1]
+        while new < need:
+            new *= 2
         fifo = grow_ring(st.fifo, st.ch["fhead"], st.ch["ftail"], new)
         self.st = st._replace(fifo=fifo, out=zeros(self.channels * (new + st.q.shape[1]), DONE))
 

@@ -269,7 +269,9 @@ def grow_ring(arr: np.ndarray, head: np.ndarray, tail: np.ndarray, new: int) -> 
     """A [ch, k] ring re-laid into [ch, new] keeping each channel's live entries at their places."""
     out = zeros((arr.shape[0], new), arr.dtype)
     k = arr.shape[1]
+    size = arr.dtype.itemsize         # moved as bytes: a structured copy checks every field (~100x slower)
+    src, dst = arr.view(np.uint8).reshape(arr.shape[0], k, size), out.view(np.uint8).reshape(arr.shape[0], new, size)
     for c in range(arr.shape[0]):
         idx = np.arange(int(head[c]), int(tail[c]))
-        out[c, idx % new] = arr[c, idx % k]
+        dst[c, idx % new] = src[c, idx % k]
     return out
