@@ -208,7 +208,7 @@ def apply(ch, cfg, tb, cmd, b, t):
     """Record command `cmd` issued to bank `b` at `t`: raise the earliest time of every later command.
     Each scope's update is one row of CMDS latencies (`tb.upd_d`, NOLAT where no rule binds, which
     raises nothing) added to `t` and maxed into the row of earliest times (`_raise_row`); walking only
-    the constrained commands (`tb.upd_f`) cost a load, a compare and a branch per rule."""
+    the constrained commands (`commands.Tables.upd_f`) cost a load, a compare and a branch per rule."""
     d = tb.upd_d.ctypes.data + cmd * ROW
     _raise_row(ch.nt_bank.ctypes.data + b * ROW, d + BANK * CMDS * ROW, t)
     g = b >> cfg.bpg_sh

@@ -156,12 +156,11 @@ PIM_OP = np.dtype([("op", i8), ("row", i8), ("bank", i8), ("count", i8), ("arr",
 DONE = np.dtype([("id", i8), ("enter", i8), ("done", i8), ("write", i8)], align=True)
 PIM_DONE = np.dtype([("seq", i8), ("done", i8)], align=True)   # the op's place in the ring's sequence
 LOGGED = np.dtype([("t", i8), ("ch", i8), ("cmd", i8), ("bank", i8), ("row", i8), ("mask", u8)], align=True)
-# the compiled timing rules (commands.compile_tables): per (scope, earlier command) the later commands
-# it constrains and by how much, as lists (`upd_n` of them) and as one row of CMDS latencies (`upd_d`, NOLAT
-# where there is no rule: adding it to a time leaves a value below every earliest time); and the activation
-# windows
-TABLES = lined([("upd_n", i8, (5, CMDS)), ("upd_f", i8, (5, CMDS, CMDS)), ("upd_v", i8, (5, CMDS, CMDS)),
-                ("upd_d", i8, (5, CMDS, CMDS)), ("win_n", i8, (2,)), ("win_t", i8, (2,))])
+# the compiled timing rules (commands.compile_tables): per (scope, earlier command) how many later commands
+# it constrains (`upd_n`) and one row of CMDS latencies (`upd_d`, NOLAT where there is no rule: adding it to
+# a time leaves a value below every earliest time); and the activation windows
+TABLES = lined([("upd_n", i8, (5, CMDS)), ("upd_d", i8, (5, CMDS, CMDS)), ("win_n", i8, (2,)),
+                ("win_t", i8, (2,))])
 NOLAT = -(1 << 61)
 
 # error codes the kernel reports in `err`
@@ -254,8 +253,6 @@ def pack_tables(tables) -> np.ndarray:
     out = zeros(1, TABLES)
     n = tables.upd_n.shape[1]
     out["upd_n"][0, :, :n] = tables.upd_n
-    out["upd_f"][0, :, :n, :n] = tables.upd_f
-    out["upd_v"][0, :, :n, :n] = tables.upd_v
     out["upd_d"][0] = NOLAT
     for s, p in zip(*np.nonzero(tables.upd_n)):
         k = tables.upd_n[s, p]
