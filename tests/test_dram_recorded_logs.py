@@ -38,8 +38,9 @@ RECORDED = {
 }
 
 
-def digest(preset, scheduler, page, refresh, arrivals, n=20_000, seed=7, all_banks=False):
-    dev = load_device(preset, {"organisation": {"channels": 2},
+def digest(preset, scheduler, page, refresh, arrivals, n=20_000, seed=7, all_banks=False, ranks=None):
+    org = {"channels": 2} if ranks is None else {"channels": 2, "ranks": ranks}
+    dev = load_device(preset, {"organisation": org,
                                "controller": {"scheduler": scheduler, "page_policy": page, "refresh": refresh}})
     rng = np.random.default_rng(seed)
     words = dev.capacity // dev.atom
@@ -71,3 +72,10 @@ def test_command_log_matches_the_pre_speedup_kernel(case):
 @pytest.mark.parametrize("case", list(RECORDED), ids=lambda c: "-".join(c))
 def test_weighing_all_banks_at_once_issues_the_same_commands(case):
     assert digest(*case, all_banks=True) == RECORDED[case]
+
+
+def test_weighing_all_banks_at_once_beyond_two_ranks():
+    """Beyond two ranks the all-bank choice looks the groups' shared parts up in memory (kernel_pick.pick_all),
+    not in registers: it must issue what group-by-group weighing issues."""
+    case = ("DDR4", "frfcfs", "open", "all_bank", "spread")
+    assert digest(*case, n=8000, ranks=4, all_banks=True) == digest(*case, n=8000, ranks=4)

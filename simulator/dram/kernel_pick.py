@@ -17,8 +17,8 @@ are weighed hits first, since a hit wins ties. Each visited bank costs a few unp
 All banks at once (`pick_all`), from `cfg.vec_on` busy banks on (random traffic keeps 20 of 32 busy):
 each bank's candidate (kind, command, own part, priority) is kept in per-bank arrays, made again only
 for the banks a command or an admission changed (`touch` and `apply` mark them in `ch.m_dirty` and
-`ch.m_own`), and the choice is the least of one integer key per bank in a loop without branches that
-numba vectorises. It hands back to group by group below `cfg.vec_off` busy banks, when a bank has both
+`ch.m_own`), and the choice is the least of one integer key per bank, eight banks a vector step
+(`kernel_rules.scan_keys`; for more than two ranks a loop numba vectorises). It hands back to group by group below `cfg.vec_off` busy banks, when a bank has both
 a read and a write hit (two candidates), when the ages of the queued requests outgrow the key, and when
 the least key is held back by a refresh or PIM limit.
 """
@@ -28,8 +28,8 @@ import numpy as np
 
 from loomsim.simulator.dram import commands as C
 from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, candidate, low_bits, lowest, popcount,
-                                                 rank_mask, ready_window, tiny)
-from loomsim.simulator.dram.state import INF, MAX_RANKS, NEVER
+                                                 rank_mask, ready_window, scan_keys, tiny)
+from loomsim.simulator.dram.state import INF, NEVER
 
 KD_RD, KD_WR, KD_PRE, KD_ACT = (I64(v) for v in range(4))
 RD, WR, PRE, ACT = I64(C.RD), I64(C.WR), I64(C.PRE), I64(C.ACT)
@@ -94,22 +94,28 @@ def pick_all(ch, cc, cfg, tb, t, block, padd):
     """The same choice as `_group` by group, made by weighing every bank at once from the candidate
     arrays (`keep_candidates` brings them up to date first): each bank's earliest cycle is the latest
     of its own part and its group's shared part, and its priority one integer, (offset from t, class,
-    age, bank), so the choice is the least key. The loop has no branches and numba vectorises it.
+    age, bank), so the choice is the least key, found without branches. For one or two ranks the shared
+    parts are made in vector registers from the rank and channel rows and looked up there (`scan_keys`);
+    beyond, they are written to `ch.vg` and a loop (vectorised by numba, with gathers) looks them up.
     Limits (a refresh due, a blocking PIM bundle) only remove candidates, so a least key within its
     limit is the choice. Returns time -1 when this cannot decide (no candidate, an age or an offset
     beyond the key's bits, or the least key held back by a limit); `pick_frfcfs` then weighs group by
     group."""
-    for rank in range(cfg.nrank):
-        k = rank
-        for cmd in (RD, WR, PRE, ACT):
-            ch.vg[k] = max(t, ch.nt_ch[cmd], ch.nt_rank[rank, cmd])
-            k += MAX_RANKS
-        k -= MAX_RANKS
-        ch.vg[k] = max(ch.vg[k], ready_window(ch, cfg, tb, rank, np.int64(1)))
-    best = INF
-    for b in range(cfg.nbank):
-        r = max(ch.cown[b], ch.vg[ch.ck[b]])
-        best = min(best, (min(r - t, CAP) << 32) + ch.ckey[b])
+    if cfg.nrank <= 2:                           # shared parts of both ranks in registers (scan_keys)
+        w0 = ready_window(ch, cfg, tb, np.int64(0), np.int64(1))
+        w1 = ready_window(ch, cfg, tb, np.int64(1), np.int64(1)) if cfg.nrank == 2 else NEVER
+        best = scan_keys(ch.cown.ctypes.data, ch.ck.ctypes.data, ch.ckey.ctypes.data, ch.nt_rank.ctypes.data,
+                         ch.nt_ch.ctypes.data, w0, w1, (cfg.nbank + 7) >> 3, t)
+    else:
+        for rank in range(cfg.nrank):
+            k = rank << 3
+            for cmd in (RD, WR, PRE, ACT):
+                ch.vg[k + cmd] = max(t, ch.nt_ch[cmd], ch.nt_rank[rank, cmd])
+            ch.vg[k + ACT] = max(ch.vg[k + ACT], ready_window(ch, cfg, tb, rank, np.int64(1)))
+        best = INF
+        for b in range(cfg.nbank):
+            r = max(ch.cown[b], ch.vg[ch.ck[b]])
+            best = min(best, (min(r - t, CAP) << 32) + ch.ckey[b])
     b = best & 63
     d = best >> 32
     if d == CAP:                                 # no bank has a command, or the offset is beyond its bits
@@ -144,7 +150,7 @@ def keep_candidates(ch, cc, cfg):
         b = lowest(m)
         m &= m - U1
         candidate(ch, cc.q, cfg, b)
-    m = ch.m_own & ~ch.m_dirty
+    m = ch.m_own & ~ch.m_dirty & ch.m_q            # a bank without a command keeps own part INF
     while m != U0:
         b = lowest(m)
         m &= m - U1

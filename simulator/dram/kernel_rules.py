@@ -7,19 +7,33 @@ here as int64 values (see `I64` below), never as literals.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba.core import caching
+from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import types
 from numba.core.extending import intrinsic
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from loomsim.simulator.dram import commands as C
-from loomsim.simulator.dram.state import CMDS, INF, KINDS, MAX_RANKS
+from loomsim.simulator.dram.state import CMDS, INF
+
+
+def _host_permutes() -> bool:
+    """True when numba compiles for this machine's processor and it has AVX-512 (`vpermt2q` picks eight
+    64-bit values out of sixteen by index in one instruction). LOOM_DRAM_NO_AVX512=1 turns it off (to test
+    the portable code on such a machine)."""
+    if os.environ.get("LOOM_DRAM_NO_AVX512") or numba.config.CPU_NAME or numba.config.CPU_FEATURES:
+        return False
+    return "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+
+
+PERMUTE = _host_permutes()
 
 
 KERNEL_FILES = tuple((Path(__file__).parent / name).resolve()
@@ -38,6 +52,10 @@ class _KernelCacheLocator(caching.InTreeCacheLocator):
         for path in KERNEL_FILES:
             digest.update(path.read_bytes())
         return digest.hexdigest()
+
+    def get_disambiguator(self):
+        """Code compiled with and without `PERMUTE` (see `scan_keys`) is kept in separate cache files."""
+        return super().get_disambiguator() + ("" if PERMUTE else "-portable")
 
     @classmethod
     def from_function(cls, py_func, py_file):
@@ -200,6 +218,79 @@ def _raise_row(typingctx, dst, src, t):
     return types.void(types.int64, types.int64, types.int64), codegen
 
 
+@intrinsic
+def scan_keys(typingctx, own, ck, key, nt_rank, nt_ch, w0, w1, chunks, t):
+    """The least key of kernel_pick.pick_all over banks b < 8 * chunks, eight banks a step:
+    (min(max(own[b], g[ck[b]]) - t, CAP) << 32) + key[b] for the int64 arrays at the addresses `own`, `ck`
+    and `key`, where g[8 * rank + cmd] = max(t, nt_ch[cmd], nt_rank[rank, cmd]), raised to the rank's
+    activation-window time (`w0`, `w1`) for cmd = ACT: the earliest cycle of each bank's next command, for
+    one or two ranks (ck[b] < 16). The two rows of g stay in registers: with AVX-512 the look-up is one
+    `vpermt2q` (3 cycles), where the loop numba makes of `kernel_pick` code gathers from memory (~20
+    cycles, and then waits for the stores that made the table). Elsewhere the look-up is eight loads."""
+    def codegen(context, builder, signature, args):
+        own_a, ck_a, key_a, rank_a, ch_a, w0v, w1v, n, tv = args
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        vty = ir.VectorType(i64, 8)
+        ptr = vty.as_pointer()
+        mod = builder.module
+
+        def at(addr, off):
+            return builder.inttoptr(builder.add(addr, ir.Constant(i64, off) if isinstance(off, int) else off), ptr)
+
+        def vmax(a, b):
+            return builder.select(builder.icmp_signed(">", a, b), a, b)
+
+        def vmin(a, b):
+            return builder.select(builder.icmp_signed("<", a, b), a, b)
+
+        lane0 = builder.insert_element(ir.Constant(vty, ir.Undefined), tv, ir.Constant(i32, 0))
+        ts = builder.shuffle_vector(lane0, ir.Constant(vty, ir.Undefined), ir.Constant(ir.VectorType(i32, 8), [0] * 8))
+        shared = vmax(builder.load(at(ch_a, 0), align=8), ts)
+        rows = []
+        for r, w in enumerate((w0v, w1v)):      # the two ranks' rows of g; lane ACT also waits for the windows
+            row = vmax(builder.load(at(rank_a, r * ROW), align=8), shared)
+            act = builder.extract_element(row, ir.Constant(i32, int(ACT)))
+            act = builder.select(builder.icmp_signed(">", act, w), act, w)
+            rows.append(builder.insert_element(row, act, ir.Constant(i32, int(ACT))))
+        if PERMUTE:
+            perm = mod.declare_intrinsic("llvm.x86.avx512.vpermi2var.q.512", (), ir.FunctionType(vty, [vty] * 3))
+        else:
+            table = builder.alloca(ir.ArrayType(i64, 16))
+            base = builder.bitcast(table, i64.as_pointer())
+            for r in range(2):
+                builder.store(rows[r], builder.bitcast(builder.gep(base, [ir.Constant(i32, 8 * r)]), ptr), align=8)
+        cap = ir.Constant(vty, [(1 << 30) - 1] * 8)
+        start = builder.basic_block
+        loop = builder.append_basic_block("scan")
+        done = builder.append_basic_block("scanned")
+        builder.branch(loop)
+        builder.position_at_end(loop)
+        i = builder.phi(i64)
+        acc = builder.phi(vty)
+        i.add_incoming(ir.Constant(i64, 0), start)
+        acc.add_incoming(ir.Constant(vty, [INF] * 8), start)
+        off = builder.mul(i, ir.Constant(i64, 64))
+        ck_v = builder.load(at(ck_a, off), align=8)
+        if PERMUTE:
+            g = builder.call(perm, [rows[0], ck_v, rows[1]])
+        else:
+            g = ir.Constant(vty, ir.Undefined)
+            for lane in range(8):
+                k = builder.extract_element(ck_v, ir.Constant(i32, lane))
+                g = builder.insert_element(g, builder.load(builder.gep(base, [k])), ir.Constant(i32, lane))
+        d = builder.sub(vmax(builder.load(at(own_a, off), align=8), g), ts)
+        k = builder.add(builder.shl(vmin(d, cap), ir.Constant(vty, [32] * 8)), builder.load(at(key_a, off), align=8))
+        nacc = vmin(k, acc)
+        ni = builder.add(i, ir.Constant(i64, 1))
+        i.add_incoming(ni, loop)
+        acc.add_incoming(nacc, loop)
+        builder.cbranch(builder.icmp_signed("<", ni, n), loop, done)
+        builder.position_at_end(done)
+        red = mod.declare_intrinsic("llvm.vector.reduce.smin.v8i64", (), ir.FunctionType(i64, [vty]))
+        return builder.call(red, [nacc])
+    return types.int64(*([types.int64] * 9)), codegen
+
+
 ROW = CMDS * 8              # bytes of one row of earliest times or of latencies
 
 
@@ -310,12 +401,13 @@ def candidate(ch, q, cfg, b):
     elif ch.m_q & m:
         s, cls = ch.head[b], np.int64(1)
         kind, cmd = (np.int64(2), PRE) if ch.m_open & m else (np.int64(3), ACT)
-    else:
-        kind, cmd, s, cls = np.int64(KINDS), RD, np.int64(-1), np.int64(1)
-    ch.ck[b] = kind * MAX_RANKS + rank
+    else:                                    # no command: never chosen
+        ch.ck[b], ch.ccmd[b], ch.cslot[b], ch.ckey[b], ch.cown[b] = 0, RD, -1, np.int64(0xFFFFFFFF), INF
+        return
+    ch.ck[b] = (rank << 3) + cmd               # its place in the shared parts (kernel_pick.pick_all)
     ch.ccmd[b] = cmd
     ch.cslot[b] = s
-    ch.ckey[b] = (cls << 31) + (((q[s].seq - ch.vbase) << 6) | b) if s >= 0 else np.int64(0xFFFFFFFF)
+    ch.ckey[b] = (cls << 31) + (((q[s].seq - ch.vbase) << 6) | b)
     ch.cown[b] = max(ch.nt_bank[b, cmd], ch.nt_bg[b >> cfg.bpg_sh, cmd])
 
 

@@ -141,13 +141,13 @@ CHANNEL = lined([
     ("vmode", i8),          # 1: FR-FCFS weighs all banks at once from the candidate arrays below
     ("vfull", i8),          # 1: ... and their ages fit the keys
     ("vbase", i8),          # the age the keys count from
-    ("ck", i8, (MAX_BANKS,)),       # the bank's candidate: its group's place in `vg` (kind x MAX_RANKS + rank)
+    ("ck", i8, (MAX_BANKS,)),       # the bank's candidate: its group's place in `vg` (8 x rank + command)
     ("ccmd", i8, (MAX_BANKS,)),     # its command
     ("ckey", i8, (MAX_BANKS,)),     # its priority: class bit << 31 + ((seq - vbase) << 6 | bank)
     ("cslot", i8, (MAX_BANKS,)),    # its queue slot
-    ("cown", i8, (MAX_BANKS,)),     # its earliest cycle by same-bank and bank-group rules
-    ("vg", i8, ((KINDS + 1) * MAX_RANKS,)),   # per (kind, rank) group its shared part (made at each pick);
-                                              # kind KINDS (no command): INF
+    ("cown", i8, (MAX_BANKS,)),     # its earliest cycle by same-bank and bank-group rules (INF: no command)
+    ("vg", i8, (8 * MAX_RANKS,)),   # per (rank, command) group its shared part (made at each pick;
+                                    # for one or two ranks the pick keeps it in registers instead)
 ])
 QUEUE_ENTRY = np.dtype([("bank", i8), ("row", i8), ("write", i8), ("enter", i8), ("id", i8),
                         ("seq", i8), ("next", i8), ("prev", i8)], align=True)
@@ -237,8 +237,7 @@ def make_state(cfg: Cfg, channels: int, fifo: int = 1024, pim: int = 64, log: in
     for f in ("row", "prow", "head", "tail", "rs", "ws"):
         ch[f] = -1
     ch["win"] = NEVER
-    ch["ck"] = KINDS * MAX_RANKS
-    ch["vg"][:, KINDS * MAX_RANKS:] = INF
+    ch["cown"] = INF                     # no bank has a command (kernel_pick.pick_all)
     period = cfg.tREFIpb if cfg.refresh == 2 else cfg.tREFI
     ch["refdue"][:, :cfg.nrank] = (np.arange(cfg.nrank) + 1) * period // cfg.nrank if cfg.refresh else INF
     return State(ch=ch, q=zeros((channels, slots), QUEUE_ENTRY),
