@@ -327,7 +327,7 @@ def _issue(ch, cc, cfg, tb, t, kind, cmd, b, slot, mask):
             row = cc.q[slot].row
             apply(ch, cfg, tb, ACT, b, t)
             open_row(ch, cc, cfg, b, row, False, t)
-            push_window(ch, cfg, b >> cfg.bpr_sh, np.int64(1), t)
+            push_window(ch, cfg, tb, b >> cfg.bpr_sh, np.int64(1), t)
         elif cmd == PRE:
             apply(ch, cfg, tb, PRE, b, t)
             close_row(ch, cfg, b, False, t)

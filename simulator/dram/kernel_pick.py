@@ -28,7 +28,7 @@ import numpy as np
 
 from loomsim.simulator.dram import commands as C
 from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, candidate, low_bits, lowest, popcount,
-                                                 rank_mask, ready_window, scan_keys, tiny)
+                                                 rank_mask, scan_keys, tiny)
 from loomsim.simulator.dram.state import INF, NEVER
 
 KD_RD, KD_WR, KD_PRE, KD_ACT = (I64(v) for v in range(4))
@@ -63,7 +63,7 @@ def _group(ch, cc, cfg, tb, t, block, padd, kind, cmd, cls, m, best):
             continue
         g = max(t, ch.nt_ch[cmd], ch.nt_rank[rank, cmd])
         if cmd == ACT:
-            g = max(g, ready_window(ch, cfg, tb, rank, np.int64(1)))
+            g = max(g, ch.wready[rank])
         if not _better(max(g, ch.minp[kind, rank]), cls, NEVER, bt, bcls, bseq):
             continue                             # no bank of the group can win
         lim, ptr, plim = rank_limits(ch, cfg, rank, block, padd)
@@ -102,16 +102,14 @@ def pick_all(ch, cc, cfg, tb, t, block, padd):
     beyond the key's bits, or the least key held back by a limit); `pick_frfcfs` then weighs group by
     group."""
     if cfg.nrank <= 2:                           # shared parts of both ranks in registers (scan_keys)
-        w0 = ready_window(ch, cfg, tb, np.int64(0), np.int64(1))
-        w1 = ready_window(ch, cfg, tb, np.int64(1), np.int64(1)) if cfg.nrank == 2 else NEVER
         best = scan_keys(ch.cown.ctypes.data, ch.ck.ctypes.data, ch.ckey.ctypes.data, ch.nt_rank.ctypes.data,
-                         ch.nt_ch.ctypes.data, w0, w1, (cfg.nbank + 7) >> 3, t)
+                         ch.nt_ch.ctypes.data, ch.wready[0], ch.wready[1], (cfg.nbank + 7) >> 3, t)
     else:
         for rank in range(cfg.nrank):
             k = rank << 3
             for cmd in (RD, WR, PRE, ACT):
                 ch.vg[k + cmd] = max(t, ch.nt_ch[cmd], ch.nt_rank[rank, cmd])
-            ch.vg[k + ACT] = max(ch.vg[k + ACT], ready_window(ch, cfg, tb, rank, np.int64(1)))
+            ch.vg[k + ACT] = max(ch.vg[k + ACT], ch.wready[rank])
         best = INF
         for b in range(cfg.nbank):
             r = max(ch.cown[b], ch.vg[ch.ck[b]])

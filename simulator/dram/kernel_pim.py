@@ -117,7 +117,7 @@ def issue_pim(ch, cc, cfg, tb, t, cmd, b, i, mask):
     if cmd == ACT:                               # the vector row a global-buffer write reads
         apply(ch, cfg, tb, ACT, b, t)
         open_row(ch, cc, cfg, b, row, False, t)
-        push_window(ch, cfg, b >> cfg.bpr_sh, np.int64(1), t)
+        push_window(ch, cfg, tb, b >> cfg.bpr_sh, np.int64(1), t)
         return row
     if cmd == PRE:
         apply(ch, cfg, tb, PRE, b, t)
@@ -131,7 +131,7 @@ def issue_pim(ch, cc, cfg, tb, t, cmd, b, i, mask):
         for rank in range(cfg.nrank):
             rm = rank_bits(mask, rank, cfg.bpr)
             if rm != U0:
-                push_window(ch, cfg, rank, np.int64(popcount(rm)), t)
+                push_window(ch, cfg, tb, rank, np.int64(popcount(rm)), t)
         ch.pactb += popcount(mask)
         return row
     if cmd == PPRE:

@@ -170,7 +170,7 @@ def ready1(ch, cfg, tb, f, b):
     """Earliest cycle for command `f` on bank `b`, activation windows included for an ACT."""
     r = ready_bank(ch, b, f, cfg.bpr_sh, cfg.bpg_sh)
     if f == ACT:
-        r = max(r, ready_window(ch, cfg, tb, b >> cfg.bpr_sh, np.int64(1)))
+        r = max(r, ch.wready[b >> cfg.bpr_sh])
     return r
 
 
@@ -322,13 +322,14 @@ def apply_mask(ch, cfg, tb, cmd, mask, t):
 
 
 @tiny
-def push_window(ch, cfg, rank, k, t):
-    """Record `k` activations at `t` in the rank's activation-window ring."""
+def push_window(ch, cfg, tb, rank, k, t):
+    """Record `k` activations at `t` in the rank's activation-window ring, and when one more fits."""
     if k > cfg.wmax:
         k = cfg.wmax
     for _ in range(k):
         ch.win[rank, ch.winpos[rank] & (cfg.wmax - 1)] = t
         ch.winpos[rank] += 1
+    ch.wready[rank] = ready_window(ch, cfg, tb, rank, np.int64(1))
 
 
 @tiny

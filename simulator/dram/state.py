@@ -129,6 +129,7 @@ CHANNEL = lined([
     ("act_cycles", i8, (MAX_RANKS,)),   # cycles with some bank open (background energy)
     ("pre_cycles", i8, (MAX_RANKS,)),   # cycles with all banks closed
     ("win", i8, (MAX_RANKS, WIN)),      # recent activation times (a ring)
+    ("wready", i8, (MAX_RANKS,)),       # earliest cycle one more activation fits every window (push_window)
     # -- earliest issue time of each command, from same-bank, bank-group, rank, channel rules
     ("nt_bank", i8, (MAX_BANKS, CMDS)),
     ("nt_bg", i8, (MAX_BANKS, CMDS)),   # rank x bank groups + bank group
@@ -237,6 +238,7 @@ def make_state(cfg: Cfg, channels: int, fifo: int = 1024, pim: int = 64, log: in
     for f in ("row", "prow", "head", "tail", "rs", "ws"):
         ch[f] = -1
     ch["win"] = NEVER
+    ch["wready"] = NEVER
     ch["cown"] = INF                     # no bank has a command (kernel_pick.pick_all)
     period = cfg.tREFIpb if cfg.refresh == 2 else cfg.tREFI
     ch["refdue"][:, :cfg.nrank] = (np.arange(cfg.nrank) + 1) * period // cfg.nrank if cfg.refresh else INF
