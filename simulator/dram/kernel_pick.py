@@ -18,9 +18,10 @@ All banks at once (`pick_all`), from `cfg.vec_on` busy banks on (random traffic 
 each bank's candidate (kind, command, own part, priority) is kept in per-bank arrays, made again only
 for the banks a command or an admission changed (`touch` and `apply` mark them in `ch.m_dirty` and
 `ch.m_own`), and the choice is the least of one integer key per bank, eight banks a vector step
-(`kernel_rules.scan_keys`; for more than two ranks a loop numba vectorises). It hands back to group by group below `cfg.vec_off` busy banks, when a bank has both
-a read and a write hit (two candidates), when the ages of the queued requests outgrow the key, and when
-the least key is held back by a refresh or PIM limit.
+(`kernel_rules.scan_keys`; beyond two ranks a loop numba vectorises). It hands back to group by group
+below `cfg.vec_off` busy banks, when a bank has both a read and a write hit (two candidates), when the
+ages of the queued requests outgrow the key, and when the least key is held back by a refresh or PIM
+limit.
 """
 from __future__ import annotations
 

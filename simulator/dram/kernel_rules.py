@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from numba.core import caching
+from numba.core import caching, cgutils
 from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import types
@@ -255,7 +255,7 @@ def scan_keys(typingctx, own, ck, key, nt_rank, nt_ch, w0, w1, chunks, t):
         if PERMUTE:
             perm = mod.declare_intrinsic("llvm.x86.avx512.vpermi2var.q.512", (), ir.FunctionType(vty, [vty] * 3))
         else:
-            table = builder.alloca(ir.ArrayType(i64, 16))
+            table = cgutils.alloca_once(builder, ir.ArrayType(i64, 16))    # in the entry block: once a call
             base = builder.bitcast(table, i64.as_pointer())
             for r in range(2):
                 builder.store(rows[r], builder.bitcast(builder.gep(base, [ir.Constant(i32, 8 * r)]), ptr), align=8)
@@ -396,12 +396,12 @@ def candidate(ch, q, cfg, b):
     m = bit(b)
     rank = b >> cfg.bpr_sh
     if ch.m_rs & m:
-        kind, cmd, s, cls = np.int64(0), RD, ch.rs[b], np.int64(0)
+        cmd, s, cls = RD, ch.rs[b], np.int64(0)
     elif ch.m_ws & m:
-        kind, cmd, s, cls = np.int64(1), WR, ch.ws[b], np.int64(0)
+        cmd, s, cls = WR, ch.ws[b], np.int64(0)
     elif ch.m_q & m:
         s, cls = ch.head[b], np.int64(1)
-        kind, cmd = (np.int64(2), PRE) if ch.m_open & m else (np.int64(3), ACT)
+        cmd = PRE if ch.m_open & m else ACT
     else:                                    # no command: never chosen
         ch.ck[b], ch.ccmd[b], ch.cslot[b], ch.ckey[b], ch.cown[b] = 0, RD, -1, np.int64(0xFFFFFFFF), INF
         return
