@@ -8,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from loomsim.simulator.dram.kernel_rules import PERMUTE, scan_keys
+from loomsim.simulator.dram.kernel_rules import scan_keys
 from loomsim.simulator.dram.state import INF
 
 CAP = (1 << 30) - 1
