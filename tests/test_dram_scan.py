@@ -8,10 +8,9 @@ import numba
 import numpy as np
 import pytest
 
-from loomsim.simulator.dram.kernel_rules import scan_keys
+from loomsim.simulator.dram.kernel_rules import CAP, scan_keys
 from loomsim.simulator.dram.state import INF
 
-CAP = (1 << 30) - 1
 ACT, PRE, RD, WR = 0, 1, 3, 4
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from loomsim.simulator.dram import commands as C
-from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, candidate, low_bits, lowest, popcount,
+from loomsim.simulator.dram.kernel_rules import (CAP, I64, U0, U1, candidate, low_bits, lowest, popcount,
                                                  rank_mask, scan_keys, tiny)
 from loomsim.simulator.dram.state import INF, NEVER
 
@@ -85,9 +85,7 @@ def _group(ch, cc, cfg, tb, t, block, padd, kind, cmd, cls, m, best):
     return bt, bcls, bseq, bcmd, bb, bslot
 
 
-SPAN = 30                   # bits of a key's time offset
 SEQ = 24                    # a key holds ages up to 2**SEQ (counted from `ch.vbase`)
-CAP = I64((1 << SPAN) - 1)
 
 
 @tiny

@@ -218,6 +218,10 @@ def _raise_row(typingctx, dst, src, t):
     return types.void(types.int64, types.int64, types.int64), codegen
 
 
+SPAN = 30                   # bits of an all-bank key's time offset (kernel_pick.pick_all)
+CAP = np.int64((1 << SPAN) - 1)
+
+
 @intrinsic
 def scan_keys(typingctx, own, ck, key, nt_rank, nt_ch, w0, w1, chunks, t):
     """The least key of kernel_pick.pick_all over banks b < 8 * chunks, eight banks a step:
@@ -259,7 +263,7 @@ def scan_keys(typingctx, own, ck, key, nt_rank, nt_ch, w0, w1, chunks, t):
             base = builder.bitcast(table, i64.as_pointer())
             for r in range(2):
                 builder.store(rows[r], builder.bitcast(builder.gep(base, [ir.Constant(i32, 8 * r)]), ptr), align=8)
-        cap = ir.Constant(vty, [(1 << 30) - 1] * 8)
+        cap = ir.Constant(vty, [int(CAP)] * 8)
         start = builder.basic_block
         loop = builder.append_basic_block("scan")
         done = builder.append_basic_block("scanned")
