@@ -15,17 +15,17 @@ ACT, PRE, RD, WR = 0, 1, 3, 4
 
 
 @numba.njit
-def _scan(own, ck, key, nt_rank, nt_ch, w0, w1, chunks, t):
-    return scan_keys(own.ctypes.data, ck.ctypes.data, key.ctypes.data, nt_rank.ctypes.data, nt_ch.ctypes.data,
-                     w0, w1, chunks, t)
+def _scan(own, ck, cg, key, nt_bg, bg_sh, nt_rank, nt_ch, w0, w1, chunks, t):
+    return scan_keys(own.ctypes.data, ck.ctypes.data, cg.ctypes.data, key.ctypes.data, nt_bg.ctypes.data, bg_sh,
+                     nt_rank.ctypes.data, nt_ch.ctypes.data, w0, w1, chunks, t)
 
 
-def _expected(own, ck, key, nt_rank, nt_ch, w, nbank, t):
+def _expected(own, ck, key, nt_bg, bg_sh, nt_rank, nt_ch, w, nbank, t):
     best = INF
     for b in range(nbank):
         rank, cmd = ck[b] >> 3, ck[b] & 7
         g = max(t, nt_ch[cmd], nt_rank[rank, cmd], w[rank] if cmd == ACT else -INF)
-        best = min(best, (min(max(own[b], g) - t, CAP) << 32) + key[b])
+        best = min(best, (min(max(own[b], nt_bg[b >> bg_sh, cmd], g) - t, CAP) << 32) + key[b])
     return best
 
 
@@ -41,12 +41,15 @@ def test_scan_equals_the_formula(seed):
     if seed % 10 == 0:
         own[rng.integers(0, nbank)] = t + (1 << 31)                      # an offset beyond the key's bits
     ranks = 1 + seed % 2
-    ck = (rng.integers(0, ranks, 64) << 3) + rng.choice([ACT, PRE, RD, WR], 64)
+    bg_sh = 2 + seed % 3                                                 # 4, 8 or 16 banks a bank group
+    cmd = rng.choice([ACT, PRE, RD, WR], 64)
+    ck = (rng.integers(0, ranks, 64) << 3) + cmd
+    cg = ((np.arange(64) >> bg_sh) << 3) + cmd
     key = (rng.integers(0, 2, 64) << 31) + (rng.permutation(1 << 12)[:64] << 6) + np.arange(64)
-    nt_rank, nt_ch = near(16, 16), near(16)
+    nt_bg, nt_rank, nt_ch = near(64, 16), near(16, 16), near(16)
     w = near(2)
-    got = _scan(own, ck, key, nt_rank, nt_ch, w[0], w[1], (nbank + 7) >> 3, t)
-    assert got == _expected(own, ck, key, nt_rank, nt_ch, w, nbank, t)
+    got = _scan(own, ck, cg, key, nt_bg, bg_sh, nt_rank, nt_ch, w[0], w[1], (nbank + 7) >> 3, t)
+    assert got == _expected(own, ck, key, nt_bg, bg_sh, nt_rank, nt_ch, w, nbank, t)
 
 
 @pytest.mark.slow

@@ -15,10 +15,12 @@ its ACTs for tFAW) is skipped without visiting its banks; a visited group's boun
 are weighed hits first, since a hit wins ties. Each visited bank costs a few unpredictable branches.
 
 All banks at once (`pick_all`), from `cfg.vec_on` busy banks on (random traffic keeps 20 of 32 busy):
-each bank's candidate (kind, command, own part, priority) is kept in per-bank arrays, made again only
-for the banks a command or an admission changed (`touch` and `apply` mark them in `ch.m_dirty` and
-`ch.m_own`), and the choice is the least of one integer key per bank, eight banks a vector step
-(`kernel_rules.scan_keys`; beyond two ranks a loop numba vectorises). It hands back to group by group
+each bank's candidate (kind, command, same-bank part, priority) is kept in per-bank arrays, made again
+only for the banks a command or an admission changed (`touch` and `apply` mark them in `ch.m_dirty` and
+`ch.m_own`); the bank-group part is read from the bank group's row at each pick, so a command changes
+no other bank's candidate. The choice is the least of one integer key per bank, eight banks a vector
+step (`kernel_rules.scan_keys`; beyond two ranks or below four banks a bank group, a loop numba
+vectorises). It hands back to group by group
 below `cfg.vec_off` busy banks, when a bank has both a read and a write hit (two candidates), when the
 ages of the queued requests outgrow the key, and when the least key is held back by a refresh or PIM
 limit.
@@ -92,17 +94,20 @@ SEQ = 24                    # a key holds ages up to 2**SEQ (counted from `ch.vb
 def pick_all(ch, cc, cfg, tb, t, block, padd):
     """The same choice as `_group` by group, made by weighing every bank at once from the candidate
     arrays (`keep_candidates` brings them up to date first): each bank's earliest cycle is the latest
-    of its own part and its group's shared part, and its priority one integer, (offset from t, class,
-    age, bank), so the choice is the least key, found without branches. For one or two ranks the shared
-    parts are made in vector registers from the rank and channel rows and looked up there (`scan_keys`);
-    beyond, they are written to `ch.vg` and a loop (vectorised by numba, with gathers) looks them up.
+    of its same-bank part, its bank group's part and its group's shared part, and its priority one
+    integer, (offset from t, class, age, bank), so the choice is the least key, found without branches.
+    For one or two ranks and four or more banks a bank group the shared parts are made in vector
+    registers from the rank and channel rows and looked up there, and the bank-group parts from the two
+    rows eight banks span (`scan_keys`); otherwise the shared parts are written to `ch.vg` and a loop
+    (vectorised by numba, with gathers) looks both up.
     Limits (a refresh due, a blocking PIM bundle) only remove candidates, so a least key within its
     limit is the choice. Returns time -1 when this cannot decide (no candidate, an age or an offset
     beyond the key's bits, or the least key held back by a limit); `pick_frfcfs` then weighs group by
     group."""
-    if cfg.nrank <= 2:                           # shared parts of both ranks in registers (scan_keys)
-        best = scan_keys(ch.cown.ctypes.data, ch.ck.ctypes.data, ch.ckey.ctypes.data, ch.nt_rank.ctypes.data,
-                         ch.nt_ch.ctypes.data, ch.wready[0], ch.wready[1], (cfg.nbank + 7) >> 3, t)
+    if cfg.nrank <= 2 and cfg.bpg >= 4:          # shared parts of both ranks in registers (scan_keys)
+        best = scan_keys(ch.cown.ctypes.data, ch.ck.ctypes.data, ch.cg.ctypes.data, ch.ckey.ctypes.data,
+                         ch.nt_bg.ctypes.data, cfg.bpg_sh, ch.nt_rank.ctypes.data, ch.nt_ch.ctypes.data,
+                         ch.wready[0], ch.wready[1], (cfg.nbank + 7) >> 3, t)
     else:
         for rank in range(cfg.nrank):
             k = rank << 3
@@ -111,7 +116,8 @@ def pick_all(ch, cc, cfg, tb, t, block, padd):
             ch.vg[k + ACT] = max(ch.vg[k + ACT], ch.wready[rank])
         best = INF
         for b in range(cfg.nbank):
-            r = max(ch.cown[b], ch.vg[ch.ck[b]])
+            c = ch.cg[b]
+            r = max(ch.cown[b], ch.nt_bg[c >> 3, c & 7], ch.vg[ch.ck[b]])
             best = min(best, (min(r - t, CAP) << 32) + ch.ckey[b])
     b = best & 63
     d = best >> 32
@@ -141,7 +147,8 @@ def start_all(ch, cc, cfg):
 @tiny
 def keep_candidates(ch, cc, cfg):
     """Make the candidates of the banks whose next command changed since the last pick (`touch` marks
-    them), and the own parts of those whose bank group a command changed (`apply` marks them)."""
+    them), and the same-bank parts of those a command changed without changing their next command
+    (`apply` marks them: a refresh or PIM command on many banks)."""
     m = ch.m_dirty
     while m != U0:
         b = lowest(m)
@@ -151,8 +158,7 @@ def keep_candidates(ch, cc, cfg):
     while m != U0:
         b = lowest(m)
         m &= m - U1
-        f = ch.ccmd[b]
-        ch.cown[b] = max(ch.nt_bank[b, f], ch.nt_bg[b >> cfg.bpg_sh, f])
+        ch.cown[b] = ch.nt_bank[b, ch.ccmd[b]]
     ch.m_dirty = U0
     ch.m_own = U0
 

@@ -223,16 +223,19 @@ CAP = np.int64((1 << SPAN) - 1)
 
 
 @intrinsic
-def scan_keys(typingctx, own, ck, key, nt_rank, nt_ch, w0, w1, chunks, t):
+def scan_keys(typingctx, own, ck, cg, key, nt_bg, bg_sh, nt_rank, nt_ch, w0, w1, chunks, t):
     """The least key of kernel_pick.pick_all over banks b < 8 * chunks, eight banks a step:
-    (min(max(own[b], g[ck[b]]) - t, CAP) << 32) + key[b] for the int64 arrays at the addresses `own`, `ck`
-    and `key`, where g[8 * rank + cmd] = max(t, nt_ch[cmd], nt_rank[rank, cmd]), raised to the rank's
-    activation-window time (`w0`, `w1`) for cmd = ACT: the earliest cycle of each bank's next command, for
-    one or two ranks (ck[b] < 16). The two rows of g stay in registers: with AVX-512 the look-up is one
+    (min(max(own[b], nt_bg[cg[b]], g[ck[b]]) - t, CAP) << 32) + key[b] for the int64 arrays at the
+    addresses `own`, `ck`, `cg` and `key`, where nt_bg[8 * bank group + cmd] is the bank group's row of
+    earliest times (`ch.nt_bg`, rows of CMDS; bank b is in group b >> bg_sh) and g[8 * rank + cmd] =
+    max(t, nt_ch[cmd], nt_rank[rank, cmd]), raised to the rank's activation-window time (`w0`, `w1`) for
+    cmd = ACT: the earliest cycle of each bank's next command, for one or two ranks (ck[b] < 16) and four
+    or more banks a bank group (eight banks span at most two groups). The two rows of g stay in
+    registers and the two bank-group rows of a step are loaded whole: with AVX-512 each look-up is one
     `vpermt2q` (3 cycles), where the loop numba makes of `kernel_pick` code gathers from memory (~20
-    cycles, and then waits for the stores that made the table). Elsewhere the look-up is eight loads."""
+    cycles, and then waits for the stores that made the table). Elsewhere the look-ups are eight loads."""
     def codegen(context, builder, signature, args):
-        own_a, ck_a, key_a, rank_a, ch_a, w0v, w1v, n, tv = args
+        own_a, ck_a, cg_a, key_a, bg_a, bg_shv, rank_a, ch_a, w0v, w1v, n, tv = args
         i64, i32 = ir.IntType(64), ir.IntType(32)
         vty = ir.VectorType(i64, 8)
         ptr = vty.as_pointer()
@@ -275,14 +278,27 @@ def scan_keys(typingctx, own, ck, key, nt_rank, nt_ch, w0, w1, chunks, t):
         acc.add_incoming(ir.Constant(vty, [INF] * 8), start)
         off = builder.mul(i, ir.Constant(i64, 64))
         ck_v = builder.load(at(ck_a, off), align=8)
+        cg_v = builder.load(at(cg_a, off), align=8)
         if PERMUTE:
             g = builder.call(perm, [rows[0], ck_v, rows[1]])
+            first = builder.lshr(builder.mul(i, ir.Constant(i64, 8)), bg_shv)      # the step's bank groups
+            last = builder.lshr(builder.add(builder.mul(i, ir.Constant(i64, 8)), ir.Constant(i64, 7)), bg_shv)
+            lo = builder.load(at(bg_a, builder.mul(first, ir.Constant(i64, ROW))), align=8)
+            hi = builder.load(at(bg_a, builder.mul(last, ir.Constant(i64, ROW))), align=8)
+            gb = builder.call(perm, [lo, cg_v, hi])    # index bit 3 (group & 1) picks the row
         else:
             g = ir.Constant(vty, ir.Undefined)
+            gb = ir.Constant(vty, ir.Undefined)
+            bgp = builder.inttoptr(bg_a, i64.as_pointer())
             for lane in range(8):
-                k = builder.extract_element(ck_v, ir.Constant(i32, lane))
-                g = builder.insert_element(g, builder.load(builder.gep(base, [k])), ir.Constant(i32, lane))
-        d = builder.sub(vmax(builder.load(at(own_a, off), align=8), g), ts)
+                li = ir.Constant(i32, lane)
+                k = builder.extract_element(ck_v, li)
+                g = builder.insert_element(g, builder.load(builder.gep(base, [k])), li)
+                c = builder.extract_element(cg_v, li)   # 8 x group + cmd -> CMDS x group + cmd
+                e = builder.add(builder.mul(builder.lshr(c, ir.Constant(i64, 3)), ir.Constant(i64, CMDS)),
+                                builder.and_(c, ir.Constant(i64, 7)))
+                gb = builder.insert_element(gb, builder.load(builder.gep(bgp, [e])), li)
+        d = builder.sub(vmax(vmax(builder.load(at(own_a, off), align=8), gb), g), ts)
         k = builder.add(builder.shl(vmin(d, cap), ir.Constant(vty, [32] * 8)), builder.load(at(key_a, off), align=8))
         nacc = vmin(k, acc)
         ni = builder.add(i, ir.Constant(i64, 1))
@@ -292,7 +308,7 @@ def scan_keys(typingctx, own, ck, key, nt_rank, nt_ch, w0, w1, chunks, t):
         builder.position_at_end(done)
         red = mod.declare_intrinsic("llvm.vector.reduce.smin.v8i64", (), ir.FunctionType(i64, [vty]))
         return builder.call(red, [nacc])
-    return types.int64(*([types.int64] * 9)), codegen
+    return types.int64(*([types.int64] * 12)), codegen
 
 
 ROW = CMDS * 8              # bytes of one row of earliest times or of latencies
@@ -315,7 +331,7 @@ def apply(ch, cfg, tb, cmd, b, t):
         for r2 in range(cfg.nrank):
             if r2 != rank:
                 _raise_row(ch.nt_rank.ctypes.data + r2 * ROW, d + OTHER_RANKS * CMDS * ROW, t)
-    ch.m_own |= low_bits(cfg.bpg) << np.uint64(g << cfg.bpg_sh)   # the bank group's own parts changed
+    ch.m_own |= bit(b)                       # the bank's own part changed (its group's is read at each pick)
 
 
 @jit
@@ -395,8 +411,8 @@ def _lower(ch, cfg, kind, cmd, b):
 @tiny
 def candidate(ch, q, cfg, b):
     """Make bank `b`'s entries in the candidate arrays (`ch.ck` ...; kernel_pick.pick_all): its next
-    command (the read hit if it has one, else the write hit, else PRE or ACT for its oldest request) and
-    that command's own part and priority."""
+    command (the read hit if it has one, else the write hit, else PRE or ACT for its oldest request),
+    that command's earliest cycle by same-bank rules and its priority."""
     m = bit(b)
     rank = b >> cfg.bpr_sh
     if ch.m_rs & m:
@@ -407,13 +423,14 @@ def candidate(ch, q, cfg, b):
         s, cls = ch.head[b], np.int64(1)
         cmd = PRE if ch.m_open & m else ACT
     else:                                    # no command: never chosen
-        ch.ck[b], ch.ccmd[b], ch.cslot[b], ch.ckey[b], ch.cown[b] = 0, RD, -1, np.int64(0xFFFFFFFF), INF
+        ch.ck[b], ch.cg[b], ch.ccmd[b], ch.cslot[b], ch.ckey[b], ch.cown[b] = 0, 0, RD, -1, np.int64(0xFFFFFFFF), INF
         return
     ch.ck[b] = (rank << 3) + cmd               # its place in the shared parts (kernel_pick.pick_all)
+    ch.cg[b] = ((b >> cfg.bpg_sh) << 3) + cmd  # and in its bank group's rows
     ch.ccmd[b] = cmd
     ch.cslot[b] = s
     ch.ckey[b] = (cls << 31) + (((q[s].seq - ch.vbase) << 6) | b)
-    ch.cown[b] = max(ch.nt_bank[b, cmd], ch.nt_bg[b >> cfg.bpg_sh, cmd])
+    ch.cown[b] = ch.nt_bank[b, cmd]
 
 
 @tiny

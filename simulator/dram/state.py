@@ -138,15 +138,16 @@ CHANNEL = lined([
     ("cnt", i8, (CMDS,)),               # commands issued
     # -- FR-FCFS weighing all banks at once (kernel_pick.pick_all)
     ("m_dirty", u8),        # banks whose next command may have changed since the last pick (kernel_pick.py)
-    ("m_own", u8),          # banks whose own part may have changed since the last pick
+    ("m_own", u8),          # banks whose own part (`cown`) may have changed since the last pick
     ("vmode", i8),          # 1: FR-FCFS weighs all banks at once from the candidate arrays below
     ("vfull", i8),          # 1: ... and their ages fit the keys
     ("vbase", i8),          # the age the keys count from
     ("ck", i8, (MAX_BANKS,)),       # the bank's candidate: its group's place in `vg` (8 x rank + command)
+    ("cg", i8, (MAX_BANKS,)),       # its place in its bank group's row of `nt_bg` (8 x bank group + command)
     ("ccmd", i8, (MAX_BANKS,)),     # its command
     ("ckey", i8, (MAX_BANKS,)),     # its priority: class bit << 31 + ((seq - vbase) << 6 | bank)
     ("cslot", i8, (MAX_BANKS,)),    # its queue slot
-    ("cown", i8, (MAX_BANKS,)),     # its earliest cycle by same-bank and bank-group rules (INF: no command)
+    ("cown", i8, (MAX_BANKS,)),     # its earliest cycle by same-bank rules (INF: no command)
     ("vg", i8, (8 * MAX_RANKS,)),   # per (rank, command) group its shared part (made at each pick;
                                     # for one or two ranks the pick keeps it in registers instead)
 ])
