@@ -69,6 +69,7 @@ def _admit(ch, cc, cfg, t):
             touch(ch, cfg, b)
         ch.tail[b] = s
         ch.qn[b] += 1
+        ch.nw[b] += f.write
         if ch.row[b] == f.row:                   # a new hit; it is the oldest only if there was none
             if f.write:
                 if ch.ws[b] < 0:
@@ -270,10 +271,11 @@ def _issue_column(ch, cc, cfg, tb, cmd, b, s, t):
     if ch.qn[b] == 0:
         ch.m_q &= ~bit(b)
     row, write = ch.row[b], e.write
+    ch.nw[b] -= write
     if write:                                    # the next oldest hit of its kind takes its place
-        set_hits(ch, cfg, b, ch.rs[b], find_hit(cc.q, nxt, row, 1))
+        set_hits(ch, cfg, b, ch.rs[b], find_hit(cc.q, nxt, row, 1) if ch.nw[b] > 0 else np.int64(-1))
     else:
-        set_hits(ch, cfg, b, find_hit(cc.q, nxt, row, 0), ch.ws[b])
+        set_hits(ch, cfg, b, find_hit(cc.q, nxt, row, 0) if ch.qn[b] > ch.nw[b] else np.int64(-1), ch.ws[b])
     auto = cfg.page == 1 or (cfg.page == 2 and ch.rs[b] < 0 and ch.ws[b] < 0)
     if auto:
         cmd = RDA if cmd == RD else WRA

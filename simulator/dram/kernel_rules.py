@@ -388,6 +388,24 @@ def find_hit(q, s, row, write):
 
 
 @tiny
+def find_hits(q, s, row, reads, writes):
+    """The first queue slots from `s` on that hit `row` as a read and as a write (-1: none), in one walk
+    of the bank's list that stops once both are found; a kind the bank has none of queued (`reads`,
+    `writes` False) is not looked for: a read-only stream stops at the first hit."""
+    rs, ws = np.int64(-1), np.int64(-1)
+    while s >= 0 and (reads or writes):
+        e = q[s]
+        if e.row == row:
+            if e.write:
+                if writes:
+                    ws, writes = s, False
+            elif reads:
+                rs, reads = s, False
+        s = e.next
+    return rs, ws
+
+
+@tiny
 def set_hits(ch, cfg, b, rs, ws):
     """Record the oldest read and write hitting the bank's open row (-1: none); the bank's next command
     may have changed, so the next pick looks at it."""
@@ -454,8 +472,8 @@ def open_row(ch, cc, cfg, b, row, pim_buffer, t):
     set_row(ch, cfg, b, row, pim_buffer, t)
     if not pim_buffer:                       # find the queued requests this row now serves
         ch.m_open |= bit(b)
-        head = ch.head[b]
-        set_hits(ch, cfg, b, find_hit(cc.q, head, row, 0), find_hit(cc.q, head, row, 1))
+        rs, ws = find_hits(cc.q, ch.head[b], row, ch.qn[b] > ch.nw[b], ch.nw[b] > 0)
+        set_hits(ch, cfg, b, rs, ws)
 
 
 @tiny

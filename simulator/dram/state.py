@@ -116,6 +116,7 @@ CHANNEL = lined([
     ("row", i8, (MAX_BANKS,)),      # open memory row, -1: closed
     ("prow", i8, (MAX_BANKS,)),     # open PIM row (dual row buffers), -1: closed
     ("qn", i8, (MAX_BANKS,)),       # queued requests
+    ("nw", i8, (MAX_BANKS,)),       # ... of them writes (no search for a kind of hit the bank has none of)
     ("head", i8, (MAX_BANKS,)),     # the oldest of them (a queue slot; a doubly linked list), -1: none
     ("tail", i8, (MAX_BANKS,)),     # the newest
     ("rs", i8, (MAX_BANKS,)),       # the oldest queued read hitting the open row, -1: none
