@@ -47,13 +47,16 @@ def _has_room(ch, cfg, b):
 
 @tiny
 def _admit(ch, cc, cfg, t):
-    """Move arrived requests into the controller queue, in arrival order, while there is room."""
+    """Move arrived requests into the controller queue, in arrival order, while there is room. Returns
+    the arrival cycle of the next request (after `t`) if a queue slot is free for it, else INF."""
     cap = cc.fifo.shape[0]
     while ch.fhead < ch.ftail:
         f = cc.fifo[ch.fhead & (cap - 1)]
         b = f.bank
-        if f.arr > t or not _has_room(ch, cfg, b):
-            return
+        if not _has_room(ch, cfg, b):
+            return INF
+        if f.arr > t:
+            return f.arr
         ch.nfree -= 1
         s = cc.free[ch.nfree]
         e = cc.q[s]
@@ -78,15 +81,7 @@ def _admit(ch, cc, cfg, t):
                 set_hits(ch, cfg, b, s, ch.ws[b])
         ch.nq += 1
         ch.fhead += 1
-
-
-@tiny
-def _next_admission(ch, cc, cfg):
-    """Arrival cycle of the next request if a queue slot is free for it now, else INF."""
-    if ch.fhead >= ch.ftail:
-        return INF
-    f = cc.fifo[ch.fhead & (cc.fifo.shape[0] - 1)]
-    return f.arr if _has_room(ch, cfg, f.bank) else INF
+    return INF
 
 
 @tiny
@@ -360,15 +355,14 @@ def _run_channel(cfg, tb, st, c, until):
     t = ch.now
     issued = 0
     while True:
-        _admit(ch, cc, cfg, t)
+        a = _admit(ch, cc, cfg, t)              # choosing changes no queue, so `a` holds after it
         if ch.phead < ch.ptail:
             retire_done(ch, cc, cfg)
         bt, kind, cmd, b, slot, mask = _pick(ch, cc, cfg, tb, t)
         if cmd == STUCK:
             ch.err = ERR_PIM_ROW_CLOSED
             break
-        a = _next_admission(ch, cc, cfg)
-        if a < INF and a <= bt and a > t:
+        if a < INF and a <= bt:
             t = a                                # an arrival may change the choice: admit it first
             continue
         if kind == K_NONE:
