@@ -38,8 +38,8 @@ RECORDED = {
 }
 
 
-def digest(preset, scheduler, page, refresh, arrivals, n=20_000, seed=7, all_banks=False, ranks=None):
-    org = {"channels": 2} if ranks is None else {"channels": 2, "ranks": ranks}
+def digest(preset, scheduler, page, refresh, arrivals, n=20_000, seed=7, all_banks=False, org=None):
+    org = {"channels": 2, **(org or {})}
     dev = load_device(preset, {"organisation": org,
                                "controller": {"scheduler": scheduler, "page_policy": page, "refresh": refresh}})
     rng = np.random.default_rng(seed)
@@ -78,4 +78,13 @@ def test_weighing_all_banks_at_once_beyond_two_ranks():
     """Beyond two ranks the all-bank choice looks the groups' shared parts up in memory (kernel_pick.pick_all),
     not in registers: it must issue what group-by-group weighing issues."""
     case = ("DDR4", "frfcfs", "open", "all_bank", "spread")
-    assert digest(*case, n=8000, ranks=4, all_banks=True) == digest(*case, n=8000, ranks=4)
+    assert digest(*case, n=8000, org={"ranks": 4}, all_banks=True) == digest(*case, n=8000, org={"ranks": 4})
+
+
+@pytest.mark.parametrize("groups, per_group", [(8, 2), (2, 8)])
+def test_weighing_all_banks_at_once_with_other_bank_groups(groups, per_group):
+    """The all-bank choice reads each bank's bank-group part from its group's row: by a permute from the two
+    rows eight banks span when groups have four or more banks (with eight, one row), by a loop below."""
+    case = ("DDR4", "frfcfs", "open", "all_bank", "spread")
+    org = {"bankgroups": groups, "banks_per_group": per_group}
+    assert digest(*case, n=8000, org=org, all_banks=True) == digest(*case, n=8000, org=org)
