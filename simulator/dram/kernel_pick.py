@@ -20,10 +20,9 @@ only for the banks a command or an admission changed (`touch` and `apply` mark t
 `ch.m_own`); the bank-group part is read from the bank group's row at each pick, so a command changes
 no other bank's candidate. The choice is the least of one integer key per bank, eight banks a vector
 step (`kernel_rules.scan_keys`; beyond two ranks or below four banks a bank group, a loop numba
-vectorises). It hands back to group by group
-below `cfg.vec_off` busy banks, when a bank has both a read and a write hit (two candidates), when the
-ages of the queued requests outgrow the key, and when the least key is held back by a refresh or PIM
-limit.
+vectorises). It hands back to group by group below `cfg.vec_off` busy banks, when a bank has both a
+read and a write hit (two candidates), when the ages of the queued requests outgrow the key, and when
+the least key is held back by a refresh or PIM limit.
 """
 from __future__ import annotations
 
