@@ -23,7 +23,7 @@ import numpy as np
 
 from loomsim.simulator.dram import commands as C
 from loomsim.simulator.dram.kernel_pim import STUCK, issue_pim, pim_next, retire_done
-from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, ChannelArrays, apply, bit, close_row, entry, find_hit,
+from loomsim.simulator.dram.kernel_rules import (I64, U0, U1, ChannelArrays, apply, bit, close_row, entry, find_hits,
                                                  jit, log, lowest, open_row, push_window, rank_bits, rank_mask, ready,
                                                  ready1, ready_bank, set_hits, tiny, touch)
 from loomsim.simulator.dram.kernel_pick import pick_frfcfs, rank_limits
@@ -268,9 +268,9 @@ def _issue_column(ch, cc, cfg, tb, cmd, b, s, t):
     row, write = ch.row[b], e.write
     ch.nw[b] -= write
     if write:                                    # the next oldest hit of its kind takes its place
-        set_hits(ch, cfg, b, ch.rs[b], find_hit(cc.q, nxt, row, 1) if ch.nw[b] > 0 else np.int64(-1))
+        set_hits(ch, cfg, b, ch.rs[b], find_hits(cc.q, nxt, row, False, ch.nw[b] > 0)[1])
     else:
-        set_hits(ch, cfg, b, find_hit(cc.q, nxt, row, 0) if ch.qn[b] > ch.nw[b] else np.int64(-1), ch.ws[b])
+        set_hits(ch, cfg, b, find_hits(cc.q, nxt, row, ch.qn[b] > ch.nw[b], False)[0], ch.ws[b])
     auto = cfg.page == 1 or (cfg.page == 2 and ch.rs[b] < 0 and ch.ws[b] < 0)
     if auto:
         cmd = RDA if cmd == RD else WRA

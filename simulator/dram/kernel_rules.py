@@ -377,21 +377,11 @@ def set_row(ch, cfg, b, row, pim_buffer, t):
 
 
 @tiny
-def find_hit(q, s, row, write):
-    """The first queue slot from `s` on (following the bank's list) that hits `row` as a read (write=0)
-    or a write (1); -1 if none."""
-    while s >= 0:
-        if q[s].row == row and q[s].write == write:
-            return s
-        s = q[s].next
-    return np.int64(-1)
-
-
-@tiny
 def find_hits(q, s, row, reads, writes):
     """The first queue slots from `s` on that hit `row` as a read and as a write (-1: none), in one walk
-    of the bank's list that stops once both are found; a kind the bank has none of queued (`reads`,
-    `writes` False) is not looked for: a read-only stream stops at the first hit."""
+    of the bank's list that stops once both are found. A kind is looked for only when `reads` or `writes`
+    says so: not when the bank has none of it queued (a read-only stream stops at the first hit), nor
+    when the caller needs only the other."""
     rs, ws = np.int64(-1), np.int64(-1)
     while s >= 0 and (reads or writes):
         e = q[s]
